@@ -1,0 +1,436 @@
+"""Python API: the CLI's verbs in a few calls.
+
+>>> from graphemb import api
+>>> run = api.train("isoc-vgae", "Cora", task="node", preset="paper", seed=0, out="runs/cora")
+>>> api.evaluate(run, protocol="linear")["mean"]        # doctest: +SKIP
+>>> api.reproduce("vgae", "Cora", task="link", seeds=5)  # mean ± std over seeds  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphemb.config import RunConfig, build_run_config, to_dict
+from graphemb.models import MODELS
+from graphemb.models.base import EmbeddingModel
+from graphemb.training import rundir
+from graphemb.training.inference import embed_graphs, embed_nodes
+from graphemb.training.trainer import TrainResult, fit
+from graphemb.utils.seed import set_seed
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class Run:
+    """A trained run: config, model, training summary and frozen embeddings.
+
+    Attributes:
+        config: the resolved :class:`~graphemb.config.RunConfig`.
+        model: the trained model (on CPU, eval mode).
+        train_result: loss history and timings.
+        embeddings: node embeddings ``[N, d]`` (node/link tasks) or graph embeddings ``[G, d]``.
+        ids: node ids ``[N]`` or graph ids ``[G]`` matching the rows of ``embeddings``.
+        dataset: the loaded dataset.
+        split: the link split (link task only).
+        run_dir: where the run was saved, if anywhere.
+    """
+
+    config: RunConfig
+    model: EmbeddingModel
+    train_result: TrainResult
+    embeddings: Tensor
+    ids: Tensor
+    dataset: Any
+    split: Any = None
+    run_dir: Optional[Path] = None
+
+
+def _default_task(dataset) -> str:
+    return "graph" if dataset.level == "graph" else "node"
+
+
+def load_data(config: RunConfig, root: Optional[str] = None):
+    """Load the dataset a config names (``root`` overrides ``config.data.root``)."""
+    from graphemb.data import load_dataset
+
+    kwargs = dict(config.data.options)
+    if config.data.features:
+        kwargs.setdefault("features", config.data.features)
+    return load_dataset(config.data.name, root=root or config.data.root, **kwargs)
+
+
+def _check_task(task: str, dataset) -> None:
+    if task in ("node", "link") and dataset.level != "node":
+        raise ValueError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
+    if task == "graph" and dataset.level != "graph":
+        raise ValueError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
+
+
+def prepare_training_input(config: RunConfig, dataset):
+    """What the encoder trains on: the graph (node), its training edges only (link), or the graphs."""
+    task = config.task.name
+    _check_task(task, dataset)
+    if task == "node":
+        return dataset.data, None
+    if task == "link":
+        from graphemb.data.splits import link_split
+
+        split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
+                           test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+        return split.train_data, split
+    return list(dataset.graphs), None
+
+
+def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, dataset):
+    """Frozen embeddings and their ids for the run's task."""
+    device = config.train.device
+    if config.task.name == "graph":
+        emb = embed_graphs(model, train_input, device=device, pool=config.task.graph_pool,
+                           readout=config.task.graph_readout)
+        ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
+            if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
+        return emb, ids
+    emb = embed_nodes(model, train_input, device=device)
+    ids = getattr(dataset.data, "node_id", None)
+    if ids is None:
+        ids = torch.arange(emb.size(0))
+    return emb, ids
+
+
+def train(
+    model: str,
+    dataset: Optional[Union[str, Any]] = None,
+    *,
+    task: Optional[str] = None,
+    preset: Optional[str] = None,
+    config_file: Optional[PathLike] = None,
+    overrides: Sequence[str] = (),
+    values: Optional[Mapping[str, Any]] = None,
+    seed: Optional[int] = None,
+    device: Optional[str] = None,
+    out: Optional[PathLike] = None,
+    data_root: Optional[str] = None,
+    deterministic: bool = False,
+    progress: Optional[bool] = None,
+) -> Run:
+    """Train ``model`` on ``dataset`` for ``task`` and (optionally) save a run directory.
+
+    Args:
+        model: registered model name (``isoc-vgae``, ``vgae``, ``gae``).
+        dataset: a dataset name, or an already loaded dataset object (``GraphDataset``).
+        task: ``node`` | ``link`` | ``graph`` (default: ``graph`` for sets of graphs, else ``node``).
+        preset: ``default`` | ``paper``.
+        config_file / overrides / values: see :func:`graphemb.config.build_run_config`.
+        seed / device: shorthands for ``train.seed`` / ``train.device``.
+        out: run directory; nothing is written when ``None``.
+    """
+    loaded = None if dataset is None or isinstance(dataset, str) else dataset
+    sets: List[str] = []
+    if seed is not None:
+        sets.append(f"train.seed={seed}")
+    if device is not None:
+        sets.append(f"train.device={device}")
+    if deterministic:
+        sets.append("train.deterministic=true")
+    if progress is not None:
+        sets.append(f"train.progress={str(progress).lower()}")
+    ds_name = dataset if isinstance(dataset, str) else (loaded.name if loaded is not None else None)
+    config = build_run_config(model, dataset=ds_name, task=task, preset=preset, config_file=config_file,
+                              overrides=list(overrides) + sets, values=values)
+    if loaded is None:
+        loaded = load_data(config, data_root)
+    if task is None and config_file is None and not any(o.startswith("task.name") for o in overrides):
+        natural = _default_task(loaded)
+        if natural != config.task.name:  # re-resolve so the preset for the right task level applies
+            config = build_run_config(model, dataset=ds_name, task=natural, preset=preset,
+                                      overrides=list(overrides) + sets, values=values)
+    return train_config(config, loaded, out=out)
+
+
+def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> Run:
+    """Train from a resolved config on a loaded dataset (the core of :func:`train`)."""
+    out_dir = rundir.prepare_run_dir(out) if out is not None else None
+    if out_dir is not None:
+        rundir.save_config(out_dir, config)  # saved first: a failed run still says what it ran
+    set_seed(config.train.seed, config.train.deterministic)
+    train_input, split = prepare_training_input(config, dataset)
+    in_channels = dataset.num_features
+    model = MODELS.get(config.model_name).from_config(in_channels, config.model)
+    result = fit(model, train_input, config.train)
+    emb, ids = compute_embeddings(model, config, train_input, dataset)
+    model.cpu().eval()
+    run = Run(config, model, result, emb, ids, dataset, split, out_dir)
+    if out_dir is not None:
+        save_run(run)
+    return run
+
+
+def _train_summary(result: TrainResult) -> Dict[str, Any]:
+    d = to_dict(result)
+    d.pop("history")
+    return d
+
+
+def save_run(run: Run) -> None:
+    """Write checkpoint, embeddings, split and metrics into ``run.run_dir``."""
+    if run.run_dir is None:
+        raise ValueError("run has no run_dir; pass out= to train()")
+    d = run.run_dir
+    rundir.save_checkpoint(d, run.model, run.config, run.dataset.num_features)
+    level = "graph" if run.config.task.name == "graph" else "node"
+    rundir.save_embeddings(d, run.embeddings, run.ids, level)
+    if run.split is not None:
+        rundir.save_split(d, run.split)
+    metrics = rundir.load_metrics(d)
+    metrics.update({"train": _train_summary(run.train_result), "history": run.train_result.history})
+    rundir.save_metrics(d, metrics)
+
+
+def fit_embeddings(
+    data: Data,
+    model: str = "isoc-vgae",
+    *,
+    overrides: Optional[Mapping[str, Any]] = None,
+    preset: Optional[str] = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Optional[bool] = False,
+) -> Tensor:
+    """Train ``model`` without labels on one graph ``data`` (``x``, ``edge_index``) and return
+    its node embeddings ``[N, d]``. Used by the multimodal and matching pipelines.
+
+    Args:
+        overrides: a nested mapping of config values, e.g. ``{"train": {"epochs": 50}}``.
+    """
+    config = build_run_config(model, dataset="(in-memory)", task="node", preset=preset, values=overrides)
+    config = replace(config, train=replace(config.train, seed=seed, device=device, progress=progress))
+    if data.x is None:
+        raise ValueError("fit_embeddings needs node features data.x; build them first (e.g. from a text encoder)")
+    from graphemb.data.validate import validate_graph
+
+    validate_graph(data)
+    set_seed(seed, config.train.deterministic)
+    net = MODELS.get(model).from_config(data.x.size(1), config.model)
+    fit(net, data, config.train)
+    return embed_nodes(net, data, device=device)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _eval_inputs(task: str, embeddings: Tensor, dataset, split) -> Any:
+    from graphemb.evaluation.protocols import EvalInputs
+
+    if task == "node":
+        d = dataset.data
+        return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask)
+    if task == "link":
+        if split is None:
+            raise ValueError("link evaluation needs the edge split the encoder was trained on; "
+                             "train the run with --task link")
+        return EvalInputs(embeddings, split=split)
+    y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
+    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None))
+
+
+def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
+    if tensors is None:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**tensors)
+
+
+def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *, task: Optional[str] = None,
+                        protocol: Optional[str] = None, seed: Optional[int] = None, device: Optional[str] = None):
+    """Run one protocol on frozen embeddings; returns a :class:`ProtocolResult`."""
+    from graphemb.evaluation.protocols import protocol_key, run_protocol
+
+    trained = config.task.name
+    task = task or trained
+    if task == "link" and trained != "link":
+        raise ValueError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
+                         "encoder trained on training edges only: train with --task link")
+    if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
+        raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
+    key = protocol_key(task, protocol or config.task.protocol)
+    seed = config.train.seed if seed is None else seed
+    inputs = _eval_inputs(task, embeddings, dataset, split)
+    return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
+
+
+def evaluate(
+    run: Union[Run, PathLike],
+    *,
+    task: Optional[str] = None,
+    protocol: Optional[str] = None,
+    seed: Optional[int] = None,
+    device: Optional[str] = None,
+    data_root: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Evaluate a run's frozen embeddings with one protocol; returns the JSON result record.
+
+    The record is also stored in the run directory's ``metrics.json`` under ``evaluation``.
+    """
+    from graphemb.evaluation.stats import record_from_results
+
+    start = time.perf_counter()
+    if isinstance(run, Run):
+        config, emb, dataset, split, run_dir = run.config, run.embeddings, run.dataset, run.split, run.run_dir
+    else:
+        run_dir = Path(run)
+        config = rundir.load_config(run_dir)
+        emb, _, _ = rundir.load_embeddings(run_dir)
+        dataset = load_data(config, data_root)
+        split = _split_namespace(rundir.load_split(run_dir))
+    name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
+    rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
+                              time.perf_counter() - start)
+    if run_dir is not None:
+        metrics = rundir.load_metrics(run_dir)
+        metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
+        rundir.save_metrics(run_dir, metrics)
+    return rec
+
+
+def reproduce(
+    model: str,
+    dataset: str,
+    *,
+    task: Optional[str] = None,
+    seeds: int = 5,
+    first_seed: int = 0,
+    protocol: Optional[str] = None,
+    preset: Optional[str] = None,
+    config_file: Optional[PathLike] = None,
+    overrides: Sequence[str] = (),
+    device: Optional[str] = None,
+    data_root: Optional[str] = None,
+    deterministic: bool = False,
+    progress: Optional[bool] = None,
+) -> Dict[str, Any]:
+    """Train and evaluate with seeds ``first_seed .. first_seed + seeds - 1``; mean ± std.
+
+    Each seed re-initialises the model, and for link prediction also draws a new edge split.
+    Returns the JSON record ``{"model", "dataset", "task", "protocol", "metric", "mean", "std",
+    "values", "seconds", ...}`` plus ``train_seconds_per_epoch`` (mean over seeds).
+    """
+    from graphemb.evaluation.stats import record_from_results
+
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    start = time.perf_counter()
+    base = build_run_config(model, dataset=dataset, task=task, preset=preset, config_file=config_file,
+                            overrides=overrides)
+    loaded = load_data(base, data_root)
+    if task is None and config_file is None:
+        task = _default_task(loaded)
+        base = build_run_config(model, dataset=dataset, task=task, preset=preset, overrides=overrides)
+    results, epoch_secs, name = [], [], None
+    for s in range(first_seed, first_seed + seeds):
+        cfg = replace(base, train=replace(base.train, seed=s, device=device or base.train.device,
+                                          deterministic=deterministic or base.train.deterministic,
+                                          progress=base.train.progress if progress is None else progress))
+        run = train_config(cfg, loaded)
+        name, res = evaluate_embeddings(cfg, run.embeddings, loaded, run.split, protocol=protocol, seed=s, device=device)
+        results.append(res)
+        epoch_secs.append(run.train_result.seconds_per_epoch)
+    rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
+    rec["preset"] = base.preset
+    rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
+    return rec
+
+
+def format_record(rec: Mapping[str, Any]) -> str:
+    """One human-readable line for a result record."""
+    def pct(v):
+        return "nan" if v is None else f"{v:.4f}"
+
+    line = (f"{rec['model']} on {rec['dataset']} ({rec['task']}, {rec['protocol']}): {rec['metric']} "
+            f"{pct(rec['mean'])} ± {pct(rec['std'])} over {len(rec['values'])} seed(s)")
+    for k, v in rec.items():
+        if isinstance(v, dict) and "mean" in v:
+            line += f"; {k} {pct(v['mean'])} ± {pct(v['std'])}"
+    return line + f" [{rec['seconds']:.1f} s]"
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _write_table(out: Path, emb: np.ndarray, ids: Mapping[str, np.ndarray]) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, emb)
+        id_arr = np.stack(list(ids.values()), 1) if len(ids) > 1 else next(iter(ids.values()))
+        np.save(out.with_name(out.stem + ".ids.npy"), id_arr)
+        return out
+    if out.suffix == ".parquet":
+        import pandas as pd
+
+        df = pd.DataFrame({**ids, **{f"e{j}": emb[:, j] for j in range(emb.shape[1])}})
+        df.to_parquet(out, index=False)
+        return out
+    raise ValueError(f"unsupported output {out.name!r}: use a .npy (ids in <stem>.ids.npy) or .parquet file")
+
+
+def export_embeddings(
+    run_dir: PathLike,
+    *,
+    level: str,
+    out: PathLike,
+    pairs: Optional[PathLike] = None,
+    readout: Optional[str] = None,
+    data_root: Optional[str] = None,
+) -> Path:
+    """Write a run's node, link (pair) or graph embeddings with their ids to ``.npy``/``.parquet``.
+
+    Args:
+        level: ``node`` (rows = nodes), ``link`` (rows = node pairs: ``pairs`` CSV with columns
+            ``src,dst`` of node ids, default the run's test pairs), ``graph`` (rows = graphs).
+        readout: link ``hadamard|concat|l1|l2`` (default hadamard); graph ``sum|mean|max``
+            (default: the run's pooling).
+    """
+    from graphemb.nn.readout import link_readout
+
+    run_dir, out = Path(run_dir), Path(out)
+    config = rundir.load_config(run_dir)
+    emb, ids, saved_level = rundir.load_embeddings(run_dir)
+    if level == "graph":
+        if saved_level != "graph":
+            raise ValueError(f"run {run_dir} holds node embeddings; graph embeddings need a run trained with --task graph")
+        if readout and readout != config.task.graph_pool:
+            model, _ = rundir.load_checkpoint(run_dir)
+            dataset = load_data(config, data_root)
+            emb = embed_graphs(model, list(dataset.graphs), pool=readout, readout=config.task.graph_readout)
+        return _write_table(out, emb.numpy(), {"id": ids.numpy()})
+    if saved_level == "graph":
+        raise ValueError(f"run {run_dir} holds graph embeddings; --level {level} needs a node- or link-level run")
+    if level == "node":
+        return _write_table(out, emb.numpy(), {"id": ids.numpy()})
+    # link level
+    id_to_row = {int(v): i for i, v in enumerate(ids.tolist())}
+    if pairs is not None:
+        import pandas as pd
+
+        df = pd.read_csv(pairs)
+        if not {"src", "dst"} <= set(df.columns):
+            raise ValueError(f"{pairs} must have columns 'src' and 'dst' (node ids); found {list(df.columns)}")
+        unknown = [v for v in pd.concat([df.src, df.dst]).unique().tolist() if int(v) not in id_to_row]
+        if unknown:
+            raise ValueError(f"{pairs} names {len(unknown)} node id(s) not in the run, e.g. {unknown[:5]}")
+        rows = torch.tensor([[id_to_row[int(s)] for s in df.src], [id_to_row[int(d)] for d in df.dst]])
+    else:
+        split = rundir.load_split(run_dir)
+        if split is None:
+            raise ValueError(f"run {run_dir} has no link split; pass --pairs FILE (CSV with src,dst)")
+        rows = torch.cat([split["test_pos"], split["test_neg"]], 1)
+    feats = link_readout(emb, rows, readout or "hadamard")
+    return _write_table(out, feats.numpy(), {"src": ids[rows[0]].numpy(), "dst": ids[rows[1]].numpy()})

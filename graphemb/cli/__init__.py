@@ -1,0 +1,1 @@
+"""The ``graphemb`` command line."""

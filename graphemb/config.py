@@ -1,0 +1,343 @@
+"""Typed run configuration: one source of truth for hyperparameters.
+
+A run is described by :class:`RunConfig`. Values are resolved in this order (later wins):
+
+1. the dataclass defaults (the model's own ``Config``, :class:`TrainConfig`, ...);
+2. a named preset (``graphemb.presets``), e.g. ``paper`` for the official IsoC-VGAE settings;
+3. a YAML file (``--config experiments/isoc-vgae_cora_node.yaml``);
+4. ``--set key=value`` overrides with dotted keys (``--set model.encoder.hidden_channels=256``).
+
+The resolved config is saved with every run (``config.yaml`` in the run directory) and is all
+that is needed to rebuild the model from its checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import yaml
+
+TASKS = ("node", "link", "graph")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+@dataclass
+class DataConfig:
+    """Where and how to load the dataset.
+
+    Attributes:
+        name: registered dataset name (``graphemb datasets`` lists them).
+        root: explicit data root (else ``GRAPHEMB_DATA``, then the cache, then download).
+        features: node features for featureless graph datasets: ``None`` (the loader default,
+            one-hot degree capped), ``"degree"`` (one-hot degree,
+            capped) or ``"constant"``.
+        options: extra keyword arguments for the loader (e.g. synthetic generator sizes).
+    """
+
+    name: str = "Cora"
+    root: Optional[str] = None
+    features: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """One trainer for all models.
+
+    Attributes:
+        epochs: maximum number of epochs.
+        lr: learning rate of the model's main parameter group (Adam).
+        weight_decay: L2 penalty (Adam's ``weight_decay``).
+        batch_size: graphs per mini-batch for graph-level data (ignored for one graph unless
+            ``num_neighbors`` is set).
+        num_neighbors: neighbours sampled per layer for mini-batch training on one large graph
+            (needs torch-sparse or pyg-lib); empty = full batch.
+        patience: early stopping on the training loss (epochs without improvement by more than
+            ``min_delta``); 0 disables it. The best-loss weights are restored.
+        min_delta: minimal improvement of the training loss.
+        grad_clip: max gradient norm, ``None`` for no clipping.
+        seed: random seed (model init, sampling, splits).
+        deterministic: request deterministic kernels where torch has them.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        progress: progress bar on/off; ``None`` = only on a TTY.
+    """
+
+    epochs: int = 200
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    num_neighbors: List[int] = field(default_factory=list)
+    patience: int = 0
+    min_delta: float = 0.0
+    grad_clip: Optional[float] = None
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "cpu"
+    progress: Optional[bool] = None
+
+
+@dataclass
+class TaskConfig:
+    """The downstream task and how its data are split.
+
+    Attributes:
+        name: ``node``, ``link`` or ``graph``.
+        protocol: evaluation protocol (node ``linear``|``mlp``, link ``dot``|``mlp``, graph
+            ``svm``|``mlp``); ``None`` = the task's default.
+        link_val_ratio / link_test_ratio: edge split for link prediction (85/5/10 by default);
+            the encoder sees training edges only.
+        graph_pool: graph readout over node embeddings (``sum``, ``mean``, ``max``).
+        graph_readout: pool every encoder layer and concatenate (``concat``) or the last (``last``).
+    """
+
+    name: str = "node"
+    protocol: Optional[str] = None
+    link_val_ratio: float = 0.05
+    link_test_ratio: float = 0.10
+    graph_pool: str = "sum"
+    graph_readout: str = "concat"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. ``model`` holds the model's own ``Config`` dataclass."""
+
+    model_name: str
+    model: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    preset: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = to_dict(self)
+        d["model"] = {"name": self.model_name, **d["model"]}
+        del d["model_name"]
+        return d
+
+
+# ----------------------------------------------------------------------------- (de)serialisation
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message says which and what is allowed."""
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclasses -> plain dicts/lists (YAML/JSON safe)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{where}: {value!r} does not fit {tp}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (list, List, Sequence) or tp in (list,):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    return float(value)  # YAML reads "5e-6" as a string
+                except ValueError:
+                    pass
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys (naming the valid ones)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {sorted(unknown)} in {where or cls.__name__}; valid keys: {sorted(fields)}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{where + '.' if where else ''}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def deep_update(base: Dict[str, Any], new: Mapping[str, Any]) -> Dict[str, Any]:
+    """Recursive dict update (returns a new dict)."""
+    out = copy.deepcopy(base)
+    for k, v in new.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(text: str) -> Dict[str, Any]:
+    """``"a.b.c=1e-3"`` -> ``{"a": {"b": {"c": 0.001}}}`` (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads "5e-6" (no dot) as a string
+    out: Dict[str, Any] = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at top level")
+    return data
+
+
+def save_yaml(data: Mapping[str, Any], path: Union[str, Path]) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(to_dict(dict(data)), f, sort_keys=False)
+
+
+def build_run_config(
+    model: Optional[str] = None,
+    *,
+    dataset: Optional[str] = None,
+    task: Optional[str] = None,
+    preset: Optional[str] = None,
+    config_file: Optional[Union[str, Path]] = None,
+    overrides: Sequence[str] = (),
+    values: Optional[Mapping[str, Any]] = None,
+) -> RunConfig:
+    """Resolve defaults -> preset -> YAML file -> ``values`` -> ``--set`` overrides into a RunConfig.
+
+    Args:
+        model: registered model name (may instead come from the YAML's ``model.name``).
+        dataset / task: shorthands for ``data.name`` / ``task.name``.
+        preset: named preset (``default`` or ``paper``); may also come from the YAML's ``preset``.
+        config_file: a YAML file in the layout of :meth:`RunConfig.to_dict`.
+        overrides: ``key.path=value`` strings.
+        values: a nested mapping applied before ``overrides`` (Python API).
+    """
+    from graphemb.models import MODELS
+    from graphemb.presets import get_preset
+
+    layered: Dict[str, Any] = {}
+    if config_file is not None:
+        layered = load_yaml(config_file)
+    if values:
+        layered = deep_update(layered, values)
+    shorthand: Dict[str, Any] = {}
+    if model is not None:
+        shorthand["model"] = {"name": model}
+    if dataset is not None:
+        shorthand["data"] = {"name": dataset}
+    if task is not None:
+        shorthand["task"] = {"name": task}
+    if preset is not None:
+        shorthand["preset"] = preset
+    layered = deep_update(layered, shorthand)
+    for o in overrides:
+        layered = deep_update(layered, parse_override(o))
+
+    model_section = dict(layered.get("model") or {})
+    name = model_section.pop("name", None)
+    if not name:
+        raise ConfigError("no model given: pass MODEL (e.g. isoc-vgae) or set model.name in the config")
+    model_cls = MODELS.get(name)
+    task_name = (layered.get("task") or {}).get("name", TaskConfig.name)
+    if task_name not in TASKS:
+        raise ConfigError(f"unknown task {task_name!r}; choose one of {list(TASKS)}")
+    preset_name = layered.get("preset") or "default"
+    base = get_preset(name, preset_name, task_name)  # nested dict of preset values
+    merged = deep_update(base, {k: v for k, v in layered.items() if k != "model"})
+    # Layer over the model's own defaults, so that a partial section (``encoder: {conv: gin}``)
+    # keeps the model's other encoder defaults instead of EncoderConfig's generic ones.
+    model_defaults = to_dict(model_cls.Config())
+    merged["model"] = deep_update(deep_update(model_defaults, base.get("model", {})), model_section)
+    extra = set(merged) - {"model", "data", "train", "task", "preset"}
+    if extra:
+        raise ConfigError(f"unknown top-level key(s) {sorted(extra)}; valid: model, data, train, task, preset")
+    return RunConfig(
+        model_name=name,
+        model=from_dict(model_cls.Config, merged.get("model", {}), "model"),
+        data=from_dict(DataConfig, merged.get("data", {}), "data"),
+        train=from_dict(TrainConfig, merged.get("train", {}), "train"),
+        task=from_dict(TaskConfig, merged.get("task", {}), "task"),
+        preset=preset_name,
+    )
+
+
+def run_config_from_dict(d: Mapping[str, Any]) -> RunConfig:
+    """Rebuild a saved (fully resolved) RunConfig without re-applying presets."""
+    from graphemb.models import MODELS
+
+    model_section = dict(d["model"])
+    name = model_section.pop("name")
+    return RunConfig(
+        model_name=name,
+        model=from_dict(MODELS.get(name).Config, model_section, "model"),
+        data=from_dict(DataConfig, d.get("data", {}), "data"),
+        train=from_dict(TrainConfig, d.get("train", {}), "train"),
+        task=from_dict(TaskConfig, d.get("task", {}), "task"),
+        preset=d.get("preset"),
+    )

@@ -1,0 +1,160 @@
+"""One trainer for every embedding model: full batch on one graph, mini-batches of graphs for
+graph sets, and neighbour-sampled mini-batches on one large graph. All three feed the same
+``model.forward(x, edge_index, batch)`` / ``model.loss(...)`` contract."""
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import torch
+from torch_geometric.data import Batch, Data
+
+from graphemb.config import TrainConfig
+from graphemb.models.base import EmbeddingModel
+from graphemb.utils.device import resolve_device
+from graphemb.utils.progress import progress
+
+GraphInput = Union[Data, Sequence[Data]]
+
+
+@dataclass
+class TrainResult:
+    """What training returns (the model itself is trained in place).
+
+    Attributes:
+        history: one dict per epoch: ``loss`` and the model's named loss parts.
+        best_epoch: 1-based epoch with the lowest training loss.
+        best_loss: that loss.
+        epochs_run: epochs actually run (fewer than configured after early stopping).
+        stopped_early: whether early stopping ended training.
+        seconds: wall time of the training loop.
+        seconds_per_epoch: ``seconds / epochs_run``.
+        peak_memory_mb: peak CUDA memory allocated when on CUDA, else the process's peak
+            resident set size (includes data loading).
+    """
+
+    history: List[Dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    seconds_per_epoch: float = 0.0
+    peak_memory_mb: Optional[float] = None
+
+
+def neighbor_sampling_available() -> bool:
+    """Whether PyG's NeighborLoader has a sampling backend (pyg-lib or torch-sparse)."""
+    import torch_geometric.typing as tgt
+
+    return bool(getattr(tgt, "WITH_PYG_LIB", False) or getattr(tgt, "WITH_TORCH_SPARSE", False))
+
+
+def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator) -> Callable[[], Iterable[Data]]:
+    """Return a function yielding one epoch of batches for ``data``.
+
+    * one ``Data`` and no ``cfg.num_neighbors``: the whole graph, once per epoch;
+    * one ``Data`` with ``cfg.num_neighbors``: neighbour-sampled subgraphs (``NeighborLoader``);
+    * a sequence of graphs: shuffled ``Batch`` es of ``cfg.batch_size`` graphs.
+    """
+    if isinstance(data, Data):
+        if not cfg.num_neighbors:
+            return lambda: (data,)
+        if not neighbor_sampling_available():
+            raise RuntimeError(
+                "mini-batch training with train.num_neighbors needs a neighbour-sampling backend: "
+                "install torch-sparse (or pyg-lib) built for your torch, e.g. "
+                "`pip install torch-sparse -f https://data.pyg.org/whl/torch-<version>+cpu.html`, "
+                "or train full batch with --set train.num_neighbors=[]"
+            )
+        from torch_geometric.loader import NeighborLoader
+
+        loader = NeighborLoader(
+            data, num_neighbors=list(cfg.num_neighbors), batch_size=cfg.batch_size, shuffle=True,
+        )
+        return lambda: iter(loader)
+    graphs = list(data)
+    if not graphs:
+        raise ValueError("cannot train on an empty set of graphs")
+    from torch_geometric.loader import DataLoader
+
+    loader = DataLoader(graphs, batch_size=cfg.batch_size, shuffle=True, generator=generator)
+    return lambda: iter(loader)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResult:
+    """Train ``model`` in place on ``data`` with Adam; return the loss history and timings.
+
+    Early stopping watches the epoch's mean training loss (``cfg.patience`` > 0) and restores
+    the weights of the best epoch. Raises ``FloatingPointError`` naming the epoch when the loss
+    becomes NaN/inf.
+    """
+    device = resolve_device(cfg.device)
+    model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    epoch_batches = make_batches(data, cfg, generator)
+    optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    result = TrainResult()
+    best_state = None
+    wait = 0
+    start = time.perf_counter()
+    bar = progress(range(1, cfg.epochs + 1), enabled=cfg.progress, desc="train", unit="epoch")
+    for epoch in bar:
+        model.train()
+        totals: Dict[str, float] = {}
+        weight_sum = 0.0
+        for batch in epoch_batches():
+            batch = batch.to(device)
+            b = getattr(batch, "batch", None) if isinstance(batch, Batch) else None
+            optimizer.zero_grad(set_to_none=True)
+            out = model(batch.x, batch.edge_index, b)
+            loss = model.loss(out, batch.x, batch.edge_index, b)
+            if not torch.isfinite(loss.total):
+                raise FloatingPointError(
+                    f"training loss became {loss.total.item()} at epoch {epoch}; "
+                    "lower train.lr, enable train.grad_clip, or check the features for NaN/inf"
+                )
+            loss.total.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            w = float(batch.num_graphs) if isinstance(batch, Batch) else 1.0
+            weight_sum += w
+            totals["loss"] = totals.get("loss", 0.0) + w * float(loss.total.detach())
+            for k, v in loss.parts.items():
+                totals[k] = totals.get(k, 0.0) + w * float(v)
+        record = {k: v / weight_sum for k, v in totals.items()}
+        result.history.append(record)
+        result.epochs_run = epoch
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if record["loss"] < result.best_loss - cfg.min_delta:
+            result.best_loss, result.best_epoch, wait = record["loss"], epoch, 0
+            if cfg.patience > 0:
+                best_state = copy.deepcopy(model.state_dict())
+        else:
+            wait += 1
+            if cfg.patience > 0 and wait >= cfg.patience:
+                result.stopped_early = True
+                break
+    result.seconds = time.perf_counter() - start
+    result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
+    result.peak_memory_mb = _peak_memory_mb(device)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
