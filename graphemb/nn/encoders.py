@@ -1,0 +1,164 @@
+"""GNN encoder stacks that return every layer's output ``h^1 .. h^L``.
+
+The Inv-GNN decoder of IsoC-VGAE (arXiv 2312.05519) reconstructs every layer, so encoders here
+return the whole list rather than only ``h^L``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
+
+from graphemb.nn.mlp import MLP
+from graphemb.nn.norm import NORMS, make_norm, norm_takes_batch, resolve_act
+
+CONVS = ("gcn", "gin", "sage", "gat")
+
+
+@dataclass
+class EncoderConfig:
+    """Hyperparameters of :class:`GNNEncoder` (YAML / ``--set encoder.x=...`` fill this).
+
+    Attributes:
+        conv: ``"gcn"`` (Kipf & Welling 2017), ``"gin"`` (Xu et al. 2019), ``"sage"`` (Hamilton
+            et al. 2017) or ``"gat"`` (Velickovic et al. 2018). Default ``"gcn"``.
+        hidden_channels: width of every layer (default ``512``, the IsoC-VGAE setting).
+        num_layers: number of message-passing layers ``L`` (default ``2``).
+        out_channels: width of the last layer; ``None`` (default) = ``hidden_channels``.
+        norm: ``None`` (default), ``"batch"``, ``"layer"`` (graph mode) or ``"pair"``.
+        dropout: dropout after every hidden layer's activation (default ``0.0``).
+        act: activation name (default ``"relu"``), see :func:`graphemb.nn.norm.resolve_act`.
+        act_last: whether the last layer also gets norm / act / dropout. Default ``False``: the
+            IsoC-VGAE encoder's last layer is linear (no norm, no activation), so ``h^L`` is the
+            raw output of ``GNN_L``; GAE uses the same. Set ``True`` when another layer follows
+            the encoder (VGAE's mu/logstd heads do this themselves).
+        heads: attention heads for ``"gat"`` (concatenated; each layer width must divide).
+        bias: bias in the convolutions (default ``True``; the official IsoC-VGAE GCN has none).
+        gin_mlp_layers: linear layers in each GIN MLP (default ``2``; official IsoC-VGAE: ``3``).
+        gin_train_eps: learn GIN's ``eps`` (default ``False``).
+        sage_aggr: GraphSAGE aggregation (default ``"mean"``).
+        pair_norm_scale: PairNorm scale ``s`` (default ``1.0``).
+    """
+
+    conv: str = "gcn"
+    hidden_channels: int = 512
+    num_layers: int = 2
+    out_channels: Optional[int] = None
+    norm: Optional[str] = None
+    dropout: float = 0.0
+    act: str = "relu"
+    act_last: bool = False
+    heads: int = 1
+    bias: bool = True
+    gin_mlp_layers: int = 2
+    gin_train_eps: bool = False
+    sage_aggr: str = "mean"
+    pair_norm_scale: float = 1.0
+
+    def validate(self) -> None:
+        if self.conv not in CONVS:
+            raise ValueError(f"unknown encoder conv {self.conv!r}; choose one of {CONVS}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown encoder norm {self.norm!r}; choose one of {NORMS}")
+        if self.num_layers < 1:
+            raise ValueError(f"encoder num_layers must be >= 1, got {self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"encoder dropout must be in [0, 1), got {self.dropout}")
+        if self.conv == "gat":
+            for w in {self.hidden_channels, self.out_channels or self.hidden_channels}:
+                if w % self.heads:
+                    raise ValueError(f"gat width {w} is not divisible by heads={self.heads}; "
+                                     "change hidden_channels/out_channels or heads")
+        resolve_act(self.act)
+
+
+def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Module:
+    if cfg.conv == "gcn":
+        return GCNConv(in_channels, out_channels, bias=cfg.bias)
+    if cfg.conv == "gin":
+        mlp = MLP(in_channels, out_channels, out_channels, num_layers=cfg.gin_mlp_layers,
+                  act=cfg.act, norm="batch", bias_last=cfg.bias)
+        return GINConv(mlp, train_eps=cfg.gin_train_eps)
+    if cfg.conv == "sage":
+        return SAGEConv(in_channels, out_channels, aggr=cfg.sage_aggr, bias=cfg.bias)
+    return GATConv(in_channels, out_channels // cfg.heads, heads=cfg.heads, concat=True, bias=cfg.bias)
+
+
+class GNNEncoder(nn.Module):
+    r"""A stack of ``L`` message-passing layers returning every layer's output.
+
+    ``h^0 = x``, ``h^l = post_l(GNN_l(h^{l-1}, A))`` where ``post_l`` is
+    ``norm -> act -> dropout`` for hidden layers (and for the last one only if ``act_last``).
+    Each layer gets its own activation module (no shared, late-bound lambdas).
+
+    Args:
+        in_channels: input feature width.
+        cfg: :class:`EncoderConfig`.
+
+    Shapes:
+        ``x [N, in_channels]``, ``edge_index [2, E]``, ``batch [N]`` (optional graph id of
+        each node, used by graph-wise norms) -> list of ``L`` tensors ``[N, layer_channels[l]]``.
+    """
+
+    def __init__(self, in_channels: int, cfg: Optional[EncoderConfig] = None) -> None:
+        super().__init__()
+        cfg = cfg if cfg is not None else EncoderConfig()
+        cfg.validate()
+        self.cfg = cfg
+        self.in_channels = in_channels
+        widths = [cfg.hidden_channels] * (cfg.num_layers - 1) + [cfg.out_channels or cfg.hidden_channels]
+        self._widths = widths
+        ins = [in_channels] + widths[:-1]
+        self.convs = nn.ModuleList(_make_conv(cfg, i, o) for i, o in zip(ins, widths))
+        self._post = [l < cfg.num_layers - 1 or cfg.act_last for l in range(cfg.num_layers)]
+        self.norms = nn.ModuleList(
+            make_norm(cfg.norm, w, graph_level=True, pair_norm_scale=cfg.pair_norm_scale)
+            if post else nn.Identity()
+            for w, post in zip(widths, self._post)
+        )
+        self.acts = nn.ModuleList(resolve_act(cfg.act) if post else nn.Identity()
+                                  for post in self._post)
+        self._norm_batch = [norm_takes_batch(n) for n in self.norms]
+
+    @property
+    def layer_channels(self) -> List[int]:
+        """Width of each returned layer ``h^1 .. h^L``."""
+        return list(self._widths)
+
+    @property
+    def out_channels(self) -> int:
+        """Width of ``h^L``."""
+        return self._widths[-1]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._widths)
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> List[Tensor]:
+        if x.dim() != 2 or x.size(1) != self.in_channels:
+            raise ValueError(f"encoder expects node features [N, {self.in_channels}], got "
+                             f"{tuple(x.shape)}; build it with in_channels = dataset num_features")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
+        out: List[Tensor] = []
+        h = x
+        for conv, norm, act, post, nb in zip(self.convs, self.norms, self.acts, self._post, self._norm_batch):
+            h = conv(h, edge_index)
+            if post:
+                h = norm(h, batch) if nb else norm(h)
+                h = act(h)
+                h = F.dropout(h, self.cfg.dropout, training=self.training)
+            out.append(h)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.layer_channels}, "
+                f"conv={self.cfg.conv!r}, norm={self.cfg.norm!r})")

@@ -1,0 +1,77 @@
+"""CLI smoke tests: synthetic data end to end, Cora from the shared datasets, clear errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from graphemb.cli.main import main
+
+TINY = ["--set", "train.epochs=2", "--set", "model.encoder.hidden_channels=8", "--no-progress"]
+SYN = ["--set", "data.options={num_nodes: 60, feature_dim: 6}"]
+
+
+def _last_json(capsys):
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_datasets_lists_registered_names(capsys):
+    assert main(["datasets", "--json"]) == 0
+    names = {r["name"] for r in _last_json(capsys)}
+    assert {"Cora", "CiteSeer", "MUTAG", "synthetic"} <= names
+
+
+def test_train_evaluate_embed_on_synthetic(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "isoc-vgae", "--dataset", "synthetic", "--seed", "1", "--out", str(run), *TINY, *SYN]) == 0
+    assert (run / "checkpoint.pt").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--task", "node", "--protocol", "linear", "--json"]) == 0
+    rec = _last_json(capsys)
+    assert set(rec) >= {"model", "dataset", "task", "protocol", "metric", "mean", "std", "values", "seconds"}
+    assert rec["model"] == "isoc-vgae" and rec["protocol"] == "linear" and rec["metric"] == "accuracy"
+    assert main(["embed", str(run), "--level", "node", "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (60, 8)
+
+
+def test_reproduce_link_json(capsys):
+    code = main(["reproduce", "vgae", "--dataset", "synthetic", "--task", "link", "--seeds", "2", "--json",
+                 *TINY, "--set", "data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
+    assert code == 0
+    rec = _last_json(capsys)
+    assert rec["task"] == "link" and rec["metric"] == "auc" and len(rec["values"]) == 2
+    assert set(rec["ap"]) == {"mean", "std", "values"} and len(rec["ap"]["values"]) == 2
+
+
+def test_reproduce_graph_on_synthetic(capsys):
+    code = main(["reproduce", "gae", "--dataset", "synthetic-graphs", "--seeds", "1", "--json", *TINY,
+                 "--set", "data.options={num_graphs: 30, num_nodes: 8}", "--set", "train.batch_size=10"])
+    assert code == 0
+    rec = _last_json(capsys)
+    assert rec["task"] == "graph" and rec["protocol"] == "svm"
+
+
+def test_cora_from_shared_datasets(graphs_root, cache_dir, tmp_path, capsys):
+    run = tmp_path / "cora"
+    assert main(["train", "isoc-vgae", "--dataset", "Cora", "--data-root", str(graphs_root), "--out", str(run),
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data-root", str(graphs_root), "--json"]) == 0
+    rec = _last_json(capsys)
+    assert rec["dataset"] == "Cora" and rec["protocol"] == "linear" and 0.0 < rec["mean"] <= 1.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "isoc-vgae", "--dataset", "NoSuchSet", "--out", "x"], "NoSuchSet"),
+    (["train", "no-model", "--dataset", "synthetic", "--out", "x"], "unknown model 'no-model'"),
+    (["train", "gae", "--dataset", "synthetic", "--set", "train.epochs", "--out", "x"], "key.path=value"),
+    (["evaluate", "/nonexistent/run"], "not a graphemb run directory"),
+    (["train", "gae", "--dataset", "synthetic-graphs", "--task", "node", "--out", "x"], "set of graphs"),
+])
+def test_errors_are_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphemb: error:") and message in err

@@ -1,0 +1,56 @@
+"""One test case per registered model (template in tests/model_cases.py) and a meta-test."""
+from __future__ import annotations
+
+import pytest
+from model_cases import ModelCase
+
+from graphemb.models import MODELS, GAEConfig, IsoCVGAEConfig, VGAEConfig
+from graphemb.nn import EncoderConfig
+
+
+class TestGAE(ModelCase):
+    name = "gae"
+
+    def small_config(self):
+        return GAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, num_layers=2))
+
+
+class TestVGAE(ModelCase):
+    name = "vgae"
+
+    def small_config(self):
+        return VGAEConfig(encoder=EncoderConfig(hidden_channels=8, num_layers=1, act_last=True), latent_channels=4)
+
+
+class TestIsoCVGAE(ModelCase):
+    name = "isoc-vgae"
+
+    def small_config(self):
+        return IsoCVGAEConfig(encoder=EncoderConfig(hidden_channels=8, num_layers=2, norm="batch", bias=False))
+
+
+class TestIsoCVGAEGraphSetting(ModelCase):
+    """The official graph-level setting: GIN, PairNorm, dropout."""
+
+    name = "isoc-vgae"
+
+    def small_config(self):
+        return IsoCVGAEConfig(encoder=EncoderConfig(conv="gin", hidden_channels=8, num_layers=3, norm="pair",
+                                                    dropout=0.5, gin_mlp_layers=3, bias=False))
+
+
+def test_from_config_rejects_another_models_config():
+    with pytest.raises(TypeError, match="expects a IsoCVGAEConfig, got VGAEConfig"):
+        MODELS.get("isoc-vgae").from_config(5, VGAEConfig())
+
+
+def _all_cases(cls=ModelCase):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_cases(sub)
+
+
+def test_every_registered_model_has_a_case():
+    covered = {c.name for c in _all_cases()}
+    missing = sorted(set(MODELS.names()) - covered)
+    assert not missing, f"registered models without a test case in tests/test_models.py: {missing}"

@@ -1,0 +1,150 @@
+"""Trainer, run directories and the Python API on tiny synthetic graphs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from graphemb import api
+from graphemb.config import TrainConfig
+from graphemb.models.base import EmbeddingModel, LossOutput, ModelOutput
+from graphemb.training import rundir, trainer
+from graphemb.training.trainer import fit
+from graphemb.data.synthetic import make_sbm
+
+TINY = ["train.epochs=3", "model.encoder.hidden_channels=8", "train.progress=false"]
+
+
+class _Toy(EmbeddingModel):
+    """loss = f(w) for a chosen f: lets the trainer's bookkeeping be checked by hand."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(1.0))
+        self.f = f
+
+    def forward(self, x, edge_index, batch=None):
+        return ModelOutput(z=x * self.w)
+
+    def loss(self, out, x, edge_index, batch=None):
+        return LossOutput(self.f(self.w))
+
+
+def _graph():
+    return make_sbm(num_nodes=30, num_classes=3, feature_dim=4, seed=0)
+
+
+def test_early_stopping_stops_after_patience():
+    m = _Toy(lambda w: 0.0 * w + 1.0)  # constant loss: epoch 1 is the best, then no improvement
+    res = fit(m, _graph(), TrainConfig(epochs=50, lr=0.1, patience=3, progress=False))
+    assert res.best_epoch == 1 and res.epochs_run == 4 and res.stopped_early
+    assert len(res.history) == 4 and res.history[0]["loss"] == pytest.approx(1.0)
+
+
+def test_decreasing_loss_runs_all_epochs():
+    m = _Toy(lambda w: w)  # Adam lowers w every step
+    res = fit(m, _graph(), TrainConfig(epochs=6, lr=0.1, patience=2, progress=False))
+    assert res.epochs_run == 6 and not res.stopped_early and res.best_epoch == 6
+    losses = [h["loss"] for h in res.history]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+
+
+def test_non_finite_loss_is_named():
+    m = _Toy(lambda w: w * float("nan"))
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        fit(m, _graph(), TrainConfig(epochs=2, progress=False))
+
+
+def test_neighbor_sampling_needs_backend(monkeypatch):
+    monkeypatch.setattr(trainer, "neighbor_sampling_available", lambda: False)
+    with pytest.raises(RuntimeError, match="torch-sparse"):
+        fit(_Toy(lambda w: w), _graph(), TrainConfig(epochs=1, num_neighbors=[5, 5], progress=False))
+
+
+@pytest.mark.skipif(not trainer.neighbor_sampling_available(), reason="no torch-sparse / pyg-lib")
+def test_neighbor_sampled_training_runs_the_same_model():
+    run = api.train("isoc-vgae", "synthetic", task="node",
+                    overrides=TINY + ["train.num_neighbors=[5, 5]", "train.batch_size=10",
+                                      "data.options={num_nodes: 40, feature_dim: 6}"])
+    assert run.embeddings.shape == (40, 8) and torch.isfinite(run.embeddings).all()
+
+
+def test_run_dir_round_trip(tmp_path):
+    out = tmp_path / "run"
+    run = api.train("isoc-vgae", "synthetic", task="node", seed=3, out=out,
+                    overrides=TINY + ["data.options={num_nodes: 60, feature_dim: 6}"])
+    for f in ("config.yaml", "metrics.json", "checkpoint.pt", "embeddings.npz"):
+        assert (out / f).is_file(), f
+    model, cfg = rundir.load_checkpoint(out)  # weights_only=True inside
+    assert cfg == run.config and cfg.train.seed == 3
+    d = run.dataset.data
+    torch.testing.assert_close(model.embed(d.x, d.edge_index), run.embeddings)
+    emb, ids, level = rundir.load_embeddings(out)
+    assert level == "node" and ids.tolist() == list(range(60))
+    torch.testing.assert_close(emb, run.embeddings)
+    metrics = rundir.load_metrics(out)
+    assert metrics["train"]["epochs_run"] == 3 and len(metrics["history"]) == 3
+
+
+def test_same_seed_same_embeddings():
+    kw = dict(task="node", seed=1, overrides=TINY + ["data.options={num_nodes: 50, feature_dim: 6}"])
+    a = api.train("vgae", "synthetic", **kw).embeddings
+    b = api.train("vgae", "synthetic", **kw).embeddings
+    torch.testing.assert_close(a, b)
+
+
+def test_link_run_trains_on_training_edges_only(tmp_path):
+    run = api.train("gae", "synthetic", task="link", out=tmp_path / "r",
+                    overrides=TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
+    full = run.dataset.data.edge_index
+    train_ei = run.split.train_data.edge_index
+    assert train_ei.size(1) < full.size(1)
+    held = set(map(tuple, run.split.test_pos.t().tolist())) | set(map(tuple, run.split.val_pos.t().tolist()))
+    seen = set(map(tuple, train_ei.t().tolist()))
+    assert not any((u, v) in seen or (v, u) in seen for u, v in held)
+    rec = api.evaluate(tmp_path / "r")
+    assert rec["metric"] == "auc" and 0.0 <= rec["mean"] <= 1.0 and "ap" in rec
+
+
+def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
+    api.train("gae", "synthetic", task="node", out=tmp_path / "n",
+              overrides=TINY + ["data.options={num_nodes: 40, feature_dim: 6}"])
+    with pytest.raises(ValueError, match="training edges only"):
+        api.evaluate(tmp_path / "n", task="link")
+
+
+def test_graph_level_run(tmp_path):
+    run = api.train("isoc-vgae", "synthetic-graphs", out=tmp_path / "g",
+                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 24, num_nodes: 8}"])
+    assert run.config.task.name == "graph" and run.embeddings.shape[0] == 24
+    rec = api.evaluate(run, protocol="svm")
+    assert rec["metric"] == "accuracy" and rec["values"][0] >= 0.0
+
+
+def test_fit_embeddings_for_other_pipelines():
+    d = _graph()
+    z = api.fit_embeddings(d, overrides={"train": {"epochs": 2}, "model": {"encoder": {"hidden_channels": 8}}})
+    assert z.shape == (30, 8) and torch.isfinite(z).all()
+    d.x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        api.fit_embeddings(d)
+
+
+def test_export_embeddings_formats(tmp_path):
+    out = tmp_path / "r"
+    api.train("gae", "synthetic", task="link", out=out,
+              overrides=TINY + ["data.options={num_nodes: 50, feature_dim: 6, p_in: 0.2}"])
+    p = api.export_embeddings(out, level="node", out=tmp_path / "n.npy")
+    assert np.load(p).shape[0] == 50 and np.load(tmp_path / "n.ids.npy").tolist() == list(range(50))
+    p = api.export_embeddings(out, level="link", out=tmp_path / "l.parquet", readout="l1")
+    import pandas as pd
+
+    df = pd.read_parquet(p)
+    split = rundir.load_split(out)
+    assert len(df) == split["test_pos"].size(1) + split["test_neg"].size(1)
+    assert list(df.columns[:2]) == ["src", "dst"]
+    with pytest.raises(ValueError, match="graph embeddings need"):
+        api.export_embeddings(out, level="graph", out=tmp_path / "g.npy")
+    with pytest.raises(ValueError, match=".npy"):
+        api.export_embeddings(out, level="node", out=tmp_path / "x.csv")
