@@ -33,9 +33,9 @@ class DataConfig:
     Attributes:
         name: registered dataset name (``graphemb datasets`` lists them).
         root: explicit data root (else ``GRAPHEMB_DATA``, then the cache, then download).
-        features: node features for featureless graph datasets: ``None`` (the loader default,
-            one-hot degree capped), ``"degree"`` (one-hot degree,
-            capped) or ``"constant"``.
+        features: node features: ``None`` (the loader default: the dataset's own, else one-hot
+            degree capped at 64), ``"auto-constant"`` (the dataset's own, else a constant 1),
+            ``"degree"`` or ``"constant"`` (these two replace existing features).
         options: extra keyword arguments for the loader (e.g. synthetic generator sizes).
     """
 

@@ -29,10 +29,10 @@ PRESETS: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "train": dict(_PAPER_TRAIN),
     },
     ("isoc-vgae", "paper", "graph"): {
-        "model": {"encoder": {"conv": "gin", "hidden_channels": 512, "num_layers": 2, "norm": "pair",
-                              "dropout": 0.5}, "lr_degree": 1e-2},
+        "model": {"encoder": {"conv": "gin", "gin_mlp_layers": 3, "hidden_channels": 512, "num_layers": 2,
+                              "norm": "pair", "dropout": 0.5, "bias": False}, "lr_degree": 1e-2},
         "train": {**_PAPER_TRAIN, "batch_size": 64},
-        "data": {"features": "constant"},
+        "data": {"features": "auto-constant"},
         "task": {"graph_pool": "sum", "graph_readout": "last"},
     },
     ("isoc-vgae", "default", "node"): {

@@ -43,8 +43,10 @@ def embed_graphs(
     out = []
     for batch in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
         batch = batch.to(dev)
-        res = model(batch.x, batch.edge_index, batch.batch)
-        layers = res.layers if readout == "concat" and res.layers else [res.z]
+        if readout == "concat":
+            layers = model(batch.x, batch.edge_index, batch.batch).layers
+        else:  # the deterministic embedding alone; no decoder pass needed
+            layers = [model.embed(batch.x, batch.edge_index, batch.batch)]
         out.append(graph_readout(layers, batch.batch, pool=pool, mode=readout if len(layers) > 1 else "last",
                                  num_graphs=batch.num_graphs).cpu())
     return torch.cat(out, 0)
