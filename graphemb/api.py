@@ -302,8 +302,8 @@ def evaluate(
 
 
 def reproduce(
-    model: str,
-    dataset: str,
+    model: Optional[str],
+    dataset: Optional[str] = None,
     *,
     task: Optional[str] = None,
     seeds: int = 5,
@@ -334,6 +334,7 @@ def reproduce(
     if task is None and config_file is None:
         task = _default_task(loaded)
         base = build_run_config(model, dataset=dataset, task=task, preset=preset, overrides=overrides)
+    model = base.model_name
     results, epoch_secs, name = [], [], None
     for s in range(first_seed, first_seed + seeds):
         cfg = replace(base, train=replace(base.train, seed=s, device=device or base.train.device,

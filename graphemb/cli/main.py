@@ -15,7 +15,7 @@ TASK_CHOICES = ("node", "link", "graph")
 
 
 def _add_common_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="dataset name (see `graphemb datasets`)")
+    p.add_argument("--dataset", default=None, help="dataset name (see `graphemb datasets`); or data.name in --config")
     p.add_argument("--task", choices=TASK_CHOICES, default=None, help="downstream task (default: node, or graph for graph datasets)")
     p.add_argument("--preset", default=None, help="hyperparameter preset: default | paper")
     p.add_argument("--config", default=None, help="YAML config file (see experiments/)")
@@ -25,6 +25,11 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels where torch has them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _require_dataset(args: argparse.Namespace) -> None:
+    if args.dataset is None and args.config is None:
+        raise ValueError("no dataset given: pass --dataset NAME (see `graphemb datasets`) or a --config with data.name")
 
 
 def _print_json(obj) -> None:
@@ -47,6 +52,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from graphemb import api
 
+    _require_dataset(args)
     run = api.train(
         args.model, args.dataset, task=args.task, preset=args.preset, config_file=args.config,
         overrides=args.overrides, seed=args.seed, device=args.device, out=args.out,
@@ -84,6 +90,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from graphemb import api
 
+    _require_dataset(args)
     rec = api.reproduce(
         args.model, args.dataset, task=args.task, seeds=args.seeds, protocol=args.protocol,
         preset=args.preset, config_file=args.config, overrides=args.overrides, device=args.device,
