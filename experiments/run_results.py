@@ -66,9 +66,10 @@ def write_config(model, preset, ds, task) -> Path:
     return path
 
 
-def command(path: Path, seeds: int, protocol: str) -> str:
+def command(path: Path, seeds: int, protocol: str, device: str) -> str:
     m = yaml.safe_load(path.read_text())["model"]["name"]
-    return f"graphemb reproduce {m} --config experiments/configs/{path.name} --seeds {seeds} --protocol {protocol} --json"
+    return (f"graphemb reproduce {m} --config experiments/configs/{path.name} --seeds {seeds} "
+            f"--protocol {protocol} --device {device} --json")
 
 
 def run_row(model, preset, ds, task, seeds: int, device: str) -> dict:
@@ -98,8 +99,8 @@ def run_row(model, preset, ds, task, seeds: int, device: str) -> dict:
     records = []
     for p, results in per_protocol.items():
         rec = record_from_results(model, ds, task, p, results, train_secs + eval_secs[p])
-        rec.update(preset=preset, command=command(path, seeds, p), train_seconds_per_epoch=sum(epoch_secs) / len(epoch_secs),
-                   peak_memory_mb=max(peak))
+        rec.update(preset=preset, command=command(path, seeds, p, device), device=device,
+                   train_seconds_per_epoch=sum(epoch_secs) / len(epoch_secs), peak_memory_mb=max(peak))
         records.append(rec)
     return {"row": row_name(model, preset, ds, task), "records": records}
 
@@ -126,7 +127,7 @@ def report(seeds_note: str) -> str:
            "10-fold CV (InfoGraph/GraphMAE); `mlp` = official single 50/20/30 split with the MLP probe.", ""]
     for task, head in (("node", "Node classification (accuracy)"), ("link", "Link prediction (AUC / AP)"),
                        ("graph", "Graph classification (accuracy)")):
-        out += [f"## {head}", "", "| model | preset | dataset | protocol | ours | published | s/epoch | command |",
+        out += [f"## {head}", "", "| model | preset | dataset | protocol | ours | published | s/epoch (device) | command |",
                 "|---|---|---|---|---|---|---|---|"]
         for r in recs:
             if r["task"] != task:
@@ -134,7 +135,7 @@ def report(seeds_note: str) -> str:
             ours = fmt(r) if task != "link" else f"{fmt(r)} / {fmt(r.get('ap'))}"
             pub = PUBLISHED.get((r["dataset"], task, r["protocol"]), "")
             out.append(f"| {r['model']} | {r['preset']} | {r['dataset']} | {r['protocol']} | {ours} | {pub} | "
-                       f"{r['train_seconds_per_epoch']:.3f} | `{r['command']}` |")
+                       f"{r['train_seconds_per_epoch']:.3f} ({r.get('device', 'cpu')}) | `{r['command']}` |")
         out.append("")
     return "\n".join(out)
 
@@ -146,6 +147,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", default=None, help="substring filter on row names, comma-separated")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--records-out", default=None, help="also append every row's records to this JSONL file")
     args = p.parse_args()
     import torch
 
@@ -160,6 +162,9 @@ def main() -> None:
         t = time.perf_counter()
         res = run_row(*row, seeds=args.seeds, device=args.device)
         (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1))
+        if args.records_out:
+            with open(args.records_out, "a") as f:
+                f.write(json.dumps(res) + "\n")
         print(f"{name}: " + "; ".join(f"{r['protocol']} {fmt(r)}" for r in res["records"]) +
               f" [{time.perf_counter() - t:.0f} s]", flush=True)
     (HERE / "RESULTS.md").write_text(report(f"Seeds: {args.seeds} unless a record says otherwise."))

@@ -74,10 +74,25 @@ def _check_task(task: str, dataset) -> None:
         raise ValueError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
 
 
+def _validate(dataset) -> None:
+    """Clear errors for empty graphs, bad indices and NaN/inf features before any training."""
+    from graphemb.data.validate import validate_graph
+
+    graphs = [dataset.data] if dataset.level == "node" else list(dataset.graphs or [])
+    if not graphs or graphs[0] is None:
+        raise ValueError(f"dataset {dataset.name!r} holds no graphs")
+    for i, g in enumerate(graphs):  # once per run, per graph (not per node)
+        label = dataset.name if dataset.level == "node" else f"{dataset.name} graph {i}"
+        if getattr(g, "x", None) is None:
+            raise ValueError(f"{label} has no node features; set --set data.features=degree (or constant)")
+        validate_graph(g, name=label)
+
+
 def prepare_training_input(config: RunConfig, dataset):
     """What the encoder trains on: the graph (node), its training edges only (link), or the graphs."""
     task = config.task.name
     _check_task(task, dataset)
+    _validate(dataset)
     if task == "node":
         return dataset.data, None
     if task == "link":

@@ -148,3 +148,30 @@ def test_export_embeddings_formats(tmp_path):
         api.export_embeddings(out, level="graph", out=tmp_path / "g.npy")
     with pytest.raises(ValueError, match=".npy"):
         api.export_embeddings(out, level="node", out=tmp_path / "x.csv")
+
+
+def _dataset(data):
+    from graphemb.data.registry import GraphDataset
+
+    return GraphDataset(name="handmade", level="node", num_features=int(data.x.size(1)), num_classes=3, data=data)
+
+
+def test_bad_input_is_named_before_training():
+    d = _graph()
+    d.x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN/inf in rows 3"):
+        api.train("gae", _dataset(d), task="node", overrides=TINY)
+    empty = _graph()
+    empty.x, empty.edge_index, empty.num_nodes = torch.zeros(0, 4), torch.zeros(2, 0, dtype=torch.long), 0
+    empty.y = torch.zeros(0, dtype=torch.long)
+    with pytest.raises(ValueError, match="empty graph"):
+        api.train("gae", _dataset(empty), task="node", overrides=TINY)
+
+
+def test_isolated_nodes_are_fine():
+    d = _graph()
+    keep = (d.edge_index != 0).all(0)  # node 0 loses all its edges
+    d.edge_index = d.edge_index[:, keep]
+    run = api.train("isoc-vgae", _dataset(d), task="node", overrides=TINY)
+    assert torch.isfinite(run.embeddings).all() and run.embeddings.shape[0] == 30
+
