@@ -45,6 +45,38 @@ def test_late_fusion_is_weighted_logit_average():
     assert torch.allclose(p(xs, ei), expect, atol=1e-6)
 
 
+
+def test_gat_attention_starts_uniform_and_dropout_is_applied_once():
+    from graphemb.multimodal.predictors import Backbone
+
+    torch.manual_seed(0)
+    # star: node 0 linked to 1, 2, 3 (both directions); GATConv adds self loops
+    ei = torch.tensor([[0, 0, 0, 1, 2, 3], [1, 2, 3, 0, 0, 0]])
+    x = torch.randn(4, 6) * 10  # wide, large inputs: Glorot attention would be far from uniform
+    gat = Backbone(6, 3, model="gat", hidden=8, heads=2)
+    _, (e, a) = gat.body.convs[0](x, ei, return_attention_weights=True)
+    deg = torch.tensor([4.0, 2.0, 2.0, 2.0])  # in-degree with self loop
+    assert torch.allclose(a, (1.0 / deg[e[1]]).unsqueeze(1).expand_as(a))
+    assert gat.body.convs[0].att_src.requires_grad  # still learned
+    glorot = Backbone(6, 3, model="gat", hidden=8, heads=2, uniform_attention_init=False)
+    _, (_, a2) = glorot.body.convs[0](x, ei, return_attention_weights=True)
+    assert not torch.allclose(a2, a)
+    # dropout p=0.5 hits the head input once (the encoder already drops its last layer; dropping
+    # again would zero 75%): positive weights and inputs make every hidden unit > 0 in eval mode
+    gcn = Backbone(6, 1, model="gcn", hidden=64, dropout=0.5)
+    with torch.no_grad():
+        for p in gcn.body.parameters():
+            p.abs_()
+    seen = []
+    gcn.head.register_forward_pre_hook(lambda m, inp: seen.append(inp[0]))
+    xb, eb = torch.ones(50, 6), torch.zeros(2, 0, dtype=torch.long)
+    gcn.eval()
+    gcn(xb, eb)
+    gcn.train()
+    gcn(xb, eb)
+    assert (seen[0] > 0).all()
+    assert 0.45 < float((seen[1] == 0).float().mean()) < 0.55
+
 def test_splits():
     tr, va, te = random_split(100, seed=3)
     assert (tr.sum(), va.sum(), te.sum()) == (60, 20, 20) and not (tr & va).any() and not (va & te).any()

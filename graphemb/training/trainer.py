@@ -106,6 +106,10 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResul
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     generator = torch.Generator().manual_seed(cfg.seed)
+    if isinstance(data, Data) and not cfg.num_neighbors:
+        # PyG's Data.to() moves tensors in place: move a shallow copy once, so the caller's
+        # graph stays where it was (and is not re-sent to the device every epoch).
+        data = copy.copy(data).to(device)
     epoch_batches = make_batches(data, cfg, generator)
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
 

@@ -92,19 +92,53 @@ def _features(x):
 
 
 class VLMMeanEncoder:
-    """Masked mean of a VLM's last hidden state over the tokens of ``(text, image)``."""
+    """Masked mean of a VLM's last hidden state over the tokens of ``(text, image)`` (MAGB).
+
+    The node's text (cut to ``max_length`` tokens) is put into ``prompt`` (``"{text}"`` by default).
+    The VLM must see where the image goes: when the processor has a chat template (released
+    checkpoints such as Qwen2-VL-Instruct or llava-hf ship one) the prompt becomes one user turn
+    ``[image, text]`` rendered by it; otherwise the processor's ``image_token`` (``<image>`` for
+    LLaVA, ``<|image_pad|>`` for Qwen2-VL) is put in front of the prompt unless it already holds
+    it. Nodes are encoded one at a time (no padding, so a node's vector does not depend on its
+    batch); ``dim`` = the language model's hidden size. A node without image is text only.
+    """
 
     modality = "multimodal"
     pooling = "mean"
 
     def __init__(self, name: str, model, processor, *, max_length: int, device: torch.device, dim: int,
-                 prompt: str = "{text}") -> None:
+                 prompt: str = "{text}", use_chat_template: bool | None = None) -> None:
+        if "{text}" not in prompt:
+            raise ValueError(f"VLM prompt {prompt!r} must contain '{{text}}' where the node text goes")
         self.name, self.model, self.processor = name, model, processor
         self.max_length, self.device, self.dim, self.prompt = max_length, device, dim, prompt
+        has_template = getattr(processor, "chat_template", None) is not None
+        if use_chat_template and not has_template:
+            raise ValueError(f"VLM processor of {name!r} has no chat template; pass use_chat_template=False")
+        self.use_chat_template = has_template if use_chat_template is None else bool(use_chat_template)
+
+    def _truncate(self, text: str) -> str:
+        tok = getattr(self.processor, "tokenizer", None)
+        if tok is None or not text or self.max_length <= 0:
+            return text
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= self.max_length else tok.decode(ids[: self.max_length])
+
+    def format(self, text: str | None, has_image: bool) -> str:
+        """The model input text of one node (see the class docstring)."""
+        body = self.prompt.format(text=self._truncate(text or ""))
+        if self.use_chat_template:
+            content = ([{"type": "image"}] if has_image else []) + [{"type": "text", "text": body}]
+            return self.processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                                      add_generation_prompt=False)
+        image_token = getattr(self.processor, "image_token", None)
+        if has_image and image_token and image_token not in body:
+            body = image_token + body
+        return body
 
     @torch.no_grad()
     def _one(self, text: str | None, image) -> torch.Tensor:
-        kwargs = {"text": [self.prompt.format(text=text or "")], "return_tensors": "pt"}
+        kwargs = {"text": [self.format(text, image is not None)], "return_tensors": "pt"}
         if image is not None:
             kwargs["images"] = [open_image(image)]
         inputs = self.processor(**kwargs).to(self.device)
@@ -116,7 +150,9 @@ class VLMMeanEncoder:
         return pool_tokens(hidden.float(), mask, "mean")[0]
 
     def encode(self, pairs: Sequence, batch_size: int = 1, show_progress: bool | None = None) -> np.ndarray:
-        """One node at a time (VLM processors differ in how they batch images with text)."""
+        """Embed ``(text, image)`` pairs into ``float32 [n, dim]``, one node at a time
+        (``batch_size`` is accepted for the common interface; VLM processors differ in how they
+        batch images with text)."""
         out = np.zeros((len(pairs), self.dim), dtype=np.float32)
         for i, (t, im) in enumerate(tqdm(pairs, desc=f"vlm:{self.name}", disable=not progress_enabled(show_progress))):
             out[i] = to_numpy(self._one(t, im))
@@ -124,8 +160,13 @@ class VLMMeanEncoder:
 
 
 def load_vlm_encoder(name_or_path: str, *, kind: str = "auto", combine: str = "mean", max_length: int = 77,
-                     device: str = "cpu", prompt: str = "{text}") -> CLIPJointEncoder | VLMMeanEncoder:
-    """Load a joint text+image encoder: ``kind="clip"`` / ``"vlm"`` / ``"auto"`` (by config type)."""
+                     device: str = "cpu", prompt: str = "{text}",
+                     use_chat_template: bool | None = None) -> CLIPJointEncoder | VLMMeanEncoder:
+    """Load a joint text+image encoder: ``kind="clip"`` / ``"vlm"`` / ``"auto"`` (by config type).
+
+    ``combine`` applies to CLIP; ``prompt`` and ``use_chat_template`` (None = when the processor
+    has one) to :class:`VLMMeanEncoder`; ``max_length`` caps the node text in tokens for both.
+    """
     from transformers import AutoConfig, AutoModel, AutoProcessor
 
     dev = resolve_device(device)
@@ -145,4 +186,5 @@ def load_vlm_encoder(name_or_path: str, *, kind: str = "auto", combine: str = "m
     proc = from_pretrained(AutoProcessor, name_or_path, "VLM processor")
     tcfg = getattr(cfg, "text_config", None) or cfg
     dim = int(getattr(tcfg, "hidden_size", 0))
-    return VLMMeanEncoder(_name(name_or_path), model, proc, max_length=max_length, device=dev, dim=dim, prompt=prompt)
+    return VLMMeanEncoder(_name(name_or_path), model, proc, max_length=max_length, device=dev, dim=dim, prompt=prompt,
+                          use_chat_template=use_chat_template)
