@@ -241,19 +241,21 @@ def fit_embeddings(
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _eval_inputs(task: str, embeddings: Tensor, dataset, split) -> Any:
+def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None) -> Any:
     from graphemb.evaluation.protocols import EvalInputs
 
+    options = dict(options or {})
     if task == "node":
         d = dataset.data
-        return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask)
+        return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask,
+                          options=options)
     if task == "link":
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
                              "train the run with --task link")
-        return EvalInputs(embeddings, split=split)
+        return EvalInputs(embeddings, split=split, options=options)
     y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
-    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None))
+    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None), options=options)
 
 
 def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
@@ -265,8 +267,12 @@ def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
 
 
 def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *, task: Optional[str] = None,
-                        protocol: Optional[str] = None, seed: Optional[int] = None, device: Optional[str] = None):
-    """Run one protocol on frozen embeddings; returns a :class:`ProtocolResult`."""
+                        protocol: Optional[str] = None, seed: Optional[int] = None, device: Optional[str] = None,
+                        options: Optional[Mapping[str, Any]] = None):
+    """Run one protocol on frozen embeddings; returns ``(protocol name, ProtocolResult)``.
+
+    ``options`` are keyword overrides for the protocol function (e.g. ``{"n_jobs": 8}`` for svm).
+    """
     from graphemb.evaluation.protocols import protocol_key, run_protocol
 
     trained = config.task.name
@@ -278,7 +284,7 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
         raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
     key = protocol_key(task, protocol or config.task.protocol)
     seed = config.train.seed if seed is None else seed
-    inputs = _eval_inputs(task, embeddings, dataset, split)
+    inputs = _eval_inputs(task, embeddings, dataset, split, options)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
 
 
