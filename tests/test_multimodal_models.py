@@ -180,3 +180,48 @@ def test_unsupervised_isoc_vgae_probe():
     key = encode_graph(g, "image", PixelEncoder(4), use_cache=False)
     r = unsupervised_node_classification(g, [key], overrides={"train": {"epochs": 20}})
     assert len(r["accuracy"]) == 1 and r["accuracy_mean"] > 1 / 6 + 0.1  # chance is 1/6
+
+
+def test_probe_embeddings_uses_core_protocol_on_magb_split():
+    """The unsupervised probe is the core node/linear (node/mlp) protocol on MAGB's masks: a
+    k-shot probe sees only the k-shot train nodes. Embeddings = one-hot label for every node,
+    except that train nodes outside the 3-shot set carry a *shifted* label: trained on all train
+    nodes the probe learns the shift (the best-validation epoch is an early, near-chance one);
+    on the 3-shot nodes it is exact (1.0)."""
+    from graphemb.evaluation.protocols import EvalInputs, run_protocol
+    from graphemb.multimodal.tasks import node_split, probe_embeddings
+
+    n, c = 120, 3
+    y = torch.arange(n) % c
+    g = MultimodalGraph(node_ids=np.arange(n), edge_index=torch.zeros(2, 0, dtype=torch.long), y=y, name="onehot")
+    full_tr, _, _ = node_split(g, seed=1)
+    shot_tr, va, te = node_split(g, seed=1, shots=3)
+    assert torch.equal(node_split(g, seed=1)[1], va) and int(shot_tr.sum()) == 9 and not (shot_tr & ~full_tr).any()
+    shown = torch.where(full_tr & ~shot_tr, (y + 1) % c, y)
+    z = torch.nn.functional.one_hot(shown, c).float()
+    for proto, worse in (("linear", 0.5), ("mlp", 0.9)):  # mlp: dropout + BatchNorm blur the shift
+        opts = {"epochs": 100} if proto == "linear" else {"epochs": 100, "patience": 100, "hidden": 16}
+        full = probe_embeddings(g, z, seed=1, protocol=proto, options=opts)
+        shot = probe_embeddings(g, z, seed=1, shots=3, protocol=proto, options=opts)
+        assert full["accuracy"] < worse and shot["accuracy"] == 1.0, (proto, full, shot)
+    direct = run_protocol("node", "linear", EvalInputs(z, y=y, train_mask=shot_tr, val_mask=va, test_mask=te,
+                                                       options={"epochs": 100}), 1)
+    assert direct.value == probe_embeddings(g, z, seed=1, shots=3, options={"epochs": 100})["accuracy"]
+
+
+def test_unsupervised_isoc_vgae_fast():
+    """Tiny IsoC-VGAE on the two-block graph (noise features, class = connected component): its
+    embeddings smooth over the graph, so the linear probe beats the same probe on the raw
+    features by a wide margin."""
+    from graphemb.multimodal.tasks import fused_features, probe_embeddings, unsupervised_node_classification
+
+    g = _two_block_graph()
+    ov = {"model": {"encoder": {"hidden_channels": 16}}, "train": {"epochs": 10}}
+    r = unsupervised_node_classification(g, ["noise"], seeds=[0, 1], overrides=ov, probe_options={"epochs": 100})
+    raw = [probe_embeddings(g, fused_features(g, ["noise"]), seed=s, options={"epochs": 100})["accuracy"]
+           for s in (0, 1)]
+    assert len(r["accuracy"]) == 2 and r["protocol"] == "node/linear" and "macro_f1" not in r
+    assert r["accuracy_mean"] > 0.85 and r["accuracy_mean"] > np.mean(raw) + 0.15, (r["accuracy"], raw)
+    shot = unsupervised_node_classification(g, ["noise"], seeds=[0], shots=3, overrides=ov,
+                                            probe_options={"epochs": 100})
+    assert len(shot["accuracy"]) == 1 and 0.0 <= shot["accuracy"][0] <= 1.0

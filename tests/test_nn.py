@@ -95,6 +95,31 @@ def test_encoder_errors_name_the_fix():
     assert resolve_act("Leaky_ReLU") is not resolve_act("leaky-relu")
 
 
+def test_gat_uniform_init_and_attention_dropout():
+    """gat_uniform_init: every GATConv starts with attention 1/deg (self loop included) over
+    each node's neighbourhood, also after reset_parameters; without it, attention is not uniform.
+    gat_attention_dropout reaches GATConv (only active in training)."""
+    ei = torch.tensor([[0, 0, 0, 1, 2, 3], [1, 2, 3, 0, 0, 0]])  # star around node 0
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 10
+    deg = torch.tensor([4.0, 2.0, 2.0, 2.0])  # in-degree with the self loop GATConv adds
+    uniform = lambda a, e: torch.allclose(a, (1.0 / deg[e[1]]).unsqueeze(1).expand_as(a), atol=1e-6)  # noqa: E731
+    for flag in (True, False):
+        torch.manual_seed(0)
+        enc = GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, num_layers=2, heads=2, gat_uniform_init=flag))
+        for _ in range(2):
+            h = x
+            for conv in enc.convs:
+                h_next, (e, a) = conv(h, ei, return_attention_weights=True)
+                assert uniform(a, e) == flag
+                h = h_next
+            enc.reset_parameters()
+        assert all(c.att_src.requires_grad for c in enc.convs)  # still learned
+    enc = GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, heads=2, gat_attention_dropout=0.5))
+    assert [c.dropout for c in enc.convs] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="gat_attention_dropout"):
+        GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, heads=2, gat_attention_dropout=1.0))
+
+
 def test_mlp():
     torch.manual_seed(0)
     lin = MLP(3, 99, 2, num_layers=1)

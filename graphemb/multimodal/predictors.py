@@ -7,8 +7,9 @@ learned convex combination of their logits: ``sum_m softmax(beta)_m * logits_m``
 Dropout ``p`` is applied once per layer: on the input features, after every hidden GNN/MLP layer,
 and never twice on the same tensor (the GNN encoder already drops its last layer's output).
 
-GAT attention starts uniform: the attention vectors ``a_src``/``a_dst`` of every GATConv are
-initialised to zero (they stay trainable), so at initialisation a GAT layer is the mean over the
+GAT attention starts uniform: the predictors build the shared encoder with
+``EncoderConfig(gat_uniform_init=True)``, i.e. the attention vectors ``a_src``/``a_dst`` of every
+GATConv start at zero (they stay trainable), so at initialisation a GAT layer is the mean over the
 neighbourhood (self loop included) and training learns departures from it. With PyG's default
 Glorot init over wide z-scored inputs (e.g. 384 + 192 dims) the initial attention logits are
 large and random (max weight per node 0.55 vs 0.25 uniform on the synthetic MAG), and with a few
@@ -37,12 +38,15 @@ class Backbone(nn.Module):
         in_channels: input width; num_classes: output width.
         model: ``mlp`` | ``gcn`` | ``sage`` | ``gat``; hidden: width (default 64);
         num_layers: default 2; dropout: default 0.5; heads: GAT heads (default 4, concatenated).
-        uniform_attention_init: zero-init the GAT attention vectors (default True; see module doc).
+        uniform_attention_init: GAT attention vectors start at zero (default True; see module doc),
+            passed to the encoder as ``EncoderConfig.gat_uniform_init``.
+        attention_dropout: GAT attention-coefficient dropout (default 0.0,
+            ``EncoderConfig.gat_attention_dropout``).
     """
 
     def __init__(self, in_channels: int, num_classes: int, model: str = "gcn", hidden: int = 64,
                  num_layers: int = 2, dropout: float = 0.5, heads: int = 4,
-                 uniform_attention_init: bool = True) -> None:
+                 uniform_attention_init: bool = True, attention_dropout: float = 0.0) -> None:
         super().__init__()
         if model not in PREDICTORS:
             raise ValueError(f"unknown predictor {model!r}; choose one of {PREDICTORS}")
@@ -52,24 +56,14 @@ class Backbone(nn.Module):
             self.body = MLP(in_channels, hidden, hidden, num_layers=num_layers, dropout=dropout)
         else:
             cfg = EncoderConfig(conv=model, hidden_channels=hidden, num_layers=num_layers, dropout=dropout,
-                                act_last=True, heads=heads if model == "gat" else 1)
+                                act_last=True, heads=heads if model == "gat" else 1,
+                                gat_uniform_init=uniform_attention_init, gat_attention_dropout=attention_dropout)
             self.body = GNNEncoder(in_channels, cfg)
         self.head = nn.Linear(hidden, num_classes)
-        self.uniform_attention_init = uniform_attention_init
-        self._init_attention()
-
-    def _init_attention(self) -> None:
-        """Zero the GAT attention vectors (uniform attention at init), see the module docstring."""
-        if self.model != "gat" or not self.uniform_attention_init:
-            return
-        for conv in self.body.convs:
-            for name in ("att_src", "att_dst"):
-                nn.init.zeros_(getattr(conv, name))
 
     def reset_parameters(self) -> None:
-        self.body.reset_parameters()
+        self.body.reset_parameters()  # re-applies the uniform GAT attention init
         self.head.reset_parameters()
-        self._init_attention()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         x = self.dropout(x)

@@ -8,8 +8,10 @@ Every feature set is z-scored per column first (over the nodes that have it; no 
   macro-F1, mean ± std over seeds;
 * link prediction: 85/5/10 edge split, a fused GNN scored by ``z_u . z_v``, each test edge ranked
   against ``num_negatives`` sampled corrupted tails with averaged ties (MRR, Hits@1/3/10);
-* unsupervised: IsoC-VGAE (``graphemb.api.fit_embeddings``) on the concatenated features, then
-  a logistic-regression probe on the same splits.
+* unsupervised: IsoC-VGAE (``graphemb.api.fit_embeddings``) on the concatenated z-scored
+  features, then the core frozen-embedding probes (``graphemb.evaluation.protocols``:
+  ``node/linear`` or ``node/mlp``) on the same 60/20/20 (or k-shot) masks. The core probes
+  return accuracy only (no predictions), so the unsupervised results have no macro-F1.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
@@ -31,7 +32,8 @@ from graphemb.multimodal.encoders.base import progress_enabled, resolve_device
 from graphemb.multimodal.predictors import NodePredictor
 
 __all__ = ["NodeTaskConfig", "random_split", "few_shot", "train_node_classifier", "node_classification",
-           "link_prediction", "unsupervised_node_classification"]
+           "link_prediction", "link_split", "node_split", "fused_features", "embed_unsupervised", "probe_embeddings",
+           "unsupervised_node_classification"]
 
 
 @dataclass
@@ -106,15 +108,9 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
     """One seed of node classification; returns ``accuracy``, ``macro_f1`` (test, at the best
     validation epoch), ``val_accuracy``, ``best_epoch``."""
     cfg = cfg or NodeTaskConfig()
-    if graph.y is None:
-        raise ValueError(f"{graph.name!r} has no labels; node classification needs y")
     dev = resolve_device(cfg.device)
     torch.manual_seed(seed)
-    tr, va, te = random_split(graph.num_nodes, seed)
-    labelled = graph.y >= 0
-    tr, va, te = tr & labelled, va & labelled, te & labelled
-    if shots is not None:
-        tr = few_shot(tr, graph.y, shots, seed)
+    tr, va, te = node_split(graph, seed, shots)
     xs, masks = _inputs(graph, features, dev)
     y, ei = graph.y.to(dev), graph.edge_index.to(dev)
     net = NodePredictor([x.size(1) for x in xs], graph.num_classes, model=cfg.model, fusion=cfg.fusion,
@@ -174,6 +170,18 @@ def _corrupt_tails(pos: Tensor, num_nodes: int, k: int, g: torch.Generator) -> T
     return torch.randint(0, num_nodes, (pos.size(1), k), generator=g)
 
 
+def link_split(graph: MultimodalGraph, seed: int, num_negatives: int = 100, *,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The evaluation split :func:`link_prediction` uses for ``seed``: ``(train_edge_index [2, 2T]
+    (both directions), val [2, V], val_negatives [V, k], test [2, Q], test_negatives [Q, k])``.
+    Negatives are random tails drawn from ``generator`` (default: seeded with ``seed + 1``)."""
+    g = generator if generator is not None else torch.Generator().manual_seed(seed + 1)
+    train_ei, va, te = _split_edges(graph.edge_index, graph.num_nodes, seed)
+    neg_va = _corrupt_tails(va, graph.num_nodes, num_negatives, g)
+    neg_te = _corrupt_tails(te, graph.num_nodes, num_negatives, g)
+    return train_ei, va, neg_va, te, neg_te
+
+
 def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,
                     seed: int = 0, num_negatives: int = 100, ks: Sequence[int] = (1, 3, 10)) -> dict:
     """Link prediction with a fused GNN (dot-product decoder, BCE with one random negative per
@@ -185,13 +193,12 @@ def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTa
     dev = resolve_device(cfg.device)
     torch.manual_seed(seed)
     n = graph.num_nodes
-    train_ei, va, te = _split_edges(graph.edge_index, n, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    train_ei, va, neg_va, te, neg_te = link_split(graph, seed, num_negatives, generator=g)
     xs, masks = _inputs(graph, features, dev)
     net = NodePredictor([x.size(1) for x in xs], cfg.hidden, model=cfg.model, fusion=cfg.fusion, hidden=cfg.hidden,
                         fusion_dim=cfg.fusion_dim, num_layers=cfg.num_layers, dropout=cfg.dropout).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    g = torch.Generator().manual_seed(seed + 1)
-    neg_va, neg_te = _corrupt_tails(va, n, num_negatives, g), _corrupt_tails(te, n, num_negatives, g)
     train_ei = train_ei.to(dev)
 
     def ranks(z: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
@@ -227,29 +234,80 @@ def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTa
     return best
 
 
-def unsupervised_node_classification(graph: MultimodalGraph, features: Sequence[str], *, seeds: Sequence[int] = (0,),
-                                     model: str = "isoc-vgae", overrides: dict | None = None,
-                                     device: str = "cpu") -> dict:
-    """IsoC-VGAE (or any registered embedding model) on the concatenated features, then a
-    logistic-regression probe on MAGB's 60/20/20 split (C chosen on validation)."""
-    from sklearn.linear_model import LogisticRegression
+def node_split(graph: MultimodalGraph, seed: int, shots: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """MAGB's split of the labelled nodes: random 60/20/20 from ``seed`` (``shots``: ``k`` train
+    nodes per class from the 60% part, val/test unchanged). The same masks as
+    :func:`train_node_classifier` uses for that seed."""
+    if graph.y is None:
+        raise ValueError(f"{graph.name!r} has no labels; node classification needs y")
+    labelled = graph.y >= 0
+    tr, va, te = (m & labelled for m in random_split(graph.num_nodes, seed))
+    if shots is not None:
+        tr = few_shot(tr, graph.y, shots, seed)
+    return tr, va, te
 
+
+def fused_features(graph: MultimodalGraph, features: Sequence[str]) -> Tensor:
+    """``[N, sum d_m]``: the named feature sets, each z-scored per column (zero rows where a node
+    lacks the modality), concatenated (the ``concat`` fusion, fixed since no labels are used)."""
+    xs, _ = _inputs(graph, features, torch.device("cpu"))
+    return torch.cat(xs, 1)
+
+
+def embed_unsupervised(graph: MultimodalGraph, features: Sequence[str], *, seed: int = 0,
+                       model: str = "isoc-vgae", overrides: dict | None = None, device: str = "cpu") -> Tensor:
+    """Node embeddings ``[N, d]`` of a label-free model (default IsoC-VGAE, arXiv 2312.05519)
+    trained by :func:`graphemb.api.fit_embeddings` on :func:`fused_features`.
+
+    Args:
+        overrides: nested config values, e.g. ``{"model": {"encoder": {"hidden_channels": 128}},
+            "train": {"epochs": 50, "lr": 1e-3}}``; default: the model's own defaults.
+    """
     from graphemb.api import fit_embeddings
 
     data = graph.to_pyg()
-    data.x = torch.cat([graph.feature(f) for f in features], 1)
-    accs, f1s = [], []
+    data.x = fused_features(graph, features)
+    return fit_embeddings(data, model, overrides=overrides, seed=seed, device=device).detach().cpu()
+
+
+def probe_embeddings(graph: MultimodalGraph, embeddings: Tensor, *, seed: int = 0, shots: int | None = None,
+                     protocol: str = "linear", options: dict | None = None, device: str = "cpu") -> dict:
+    """One seed of a core frozen-embedding probe (``graphemb.evaluation.protocols``, task
+    ``node``, ``protocol`` ``linear`` | ``mlp``) on :func:`node_split` ``(seed, shots)``.
+
+    ``node/mlp`` is run with ``train_on="mask"`` so that it trains on the same (k-shot) train
+    nodes, not on every node outside val/test. Returns ``{"accuracy", "val_accuracy"}`` (the core
+    protocols expose no predictions, hence no macro-F1).
+    """
+    from graphemb.evaluation.protocols import EvalInputs, run_protocol
+
+    tr, va, te = node_split(graph, seed, shots)
+    opts = {"train_on": "mask"} if protocol == "mlp" else {}
+    opts.update(options or {})
+    r = run_protocol("node", protocol, EvalInputs(embeddings, y=graph.y, train_mask=tr, val_mask=va, test_mask=te,
+                                                  options=opts), seed, device)
+    return {"accuracy": float(r.value), "val_accuracy": float(r.extra.get("val_accuracy", float("nan")))}
+
+
+def unsupervised_node_classification(graph: MultimodalGraph, features: Sequence[str], *, seeds: Sequence[int] = (0,),
+                                     shots: int | None = None, protocol: str = "linear",
+                                     model: str = "isoc-vgae", overrides: dict | None = None,
+                                     probe_options: dict | None = None, device: str = "cpu") -> dict:
+    """IsoC-VGAE (or any registered embedding model) on the fused features, then a core probe
+    (:func:`probe_embeddings`) on MAGB's split; seed ``s`` seeds both the model and the split.
+
+    Returns ``{"accuracy": [...], "accuracy_mean", "accuracy_std", "val_accuracy": [...], "seeds",
+    "protocol", "seconds"}``. Accuracy only: the core probes return no predictions, so there is no
+    macro-F1 here (unlike :func:`node_classification`).
+    """
+    t0 = time.perf_counter()
+    runs = []
     for s in seeds:
-        z = fit_embeddings(data, model, overrides=overrides, seed=s, device=device).detach().cpu().numpy()
-        tr, va, te = (m.numpy() for m in random_split(graph.num_nodes, s))
-        y = graph.y.numpy()
-        best = (-1.0, None)
-        for c in (0.01, 0.1, 1.0, 10.0):
-            clf = LogisticRegression(C=c, max_iter=2000).fit(z[tr], y[tr])
-            v = float((clf.predict(z[va]) == y[va]).mean())
-            if v > best[0]:
-                best = (v, clf)
-        pred = best[1].predict(z[te])
-        accs.append(float((pred == y[te]).mean()))
-        f1s.append(float(f1_score(y[te], pred, average="macro")))
-    return {"accuracy": accs, "macro_f1": f1s, "accuracy_mean": summarize(accs)[0], "accuracy_std": summarize(accs)[1]}
+        z = embed_unsupervised(graph, features, seed=s, model=model, overrides=overrides, device=device)
+        runs.append(probe_embeddings(graph, z, seed=s, shots=shots, protocol=protocol, options=probe_options,
+                                     device=device))
+    accs = [r["accuracy"] for r in runs]
+    mean, std = summarize(accs)
+    return {"accuracy": accs, "accuracy_mean": mean, "accuracy_std": std,
+            "val_accuracy": [r["val_accuracy"] for r in runs], "seeds": list(seeds), "protocol": f"node/{protocol}",
+            "seconds": time.perf_counter() - t0}

@@ -41,6 +41,15 @@ class EncoderConfig:
         gin_train_eps: learn GIN's ``eps`` (default ``False``).
         sage_aggr: GraphSAGE aggregation (default ``"mean"``).
         pair_norm_scale: PairNorm scale ``s`` (default ``1.0``).
+        gat_uniform_init: ``"gat"`` only: initialise the attention vectors ``a_src``/``a_dst``
+            of every GATConv to zero (they stay trainable), so every layer starts as the mean
+            over the neighbourhood (self loop included) and training learns departures from
+            it. Default ``False`` (PyG's Glorot init). Why: over wide inputs (e.g. 576
+            z-scored dims) Glorot attention logits are large and random, and with few labels
+            (k-shot) a GAT never unlearns that random neighbour selection (MAGB 3-shot, see
+            ``experiments/mag/RESULTS.md``). Re-applied by :meth:`GNNEncoder.reset_parameters`.
+        gat_attention_dropout: ``"gat"`` only: dropout on the attention coefficients
+            (GATConv ``dropout``; default ``0.0``).
     """
 
     conv: str = "gcn"
@@ -57,6 +66,8 @@ class EncoderConfig:
     gin_train_eps: bool = False
     sage_aggr: str = "mean"
     pair_norm_scale: float = 1.0
+    gat_uniform_init: bool = False
+    gat_attention_dropout: float = 0.0
 
     def validate(self) -> None:
         if self.conv not in CONVS:
@@ -67,6 +78,8 @@ class EncoderConfig:
             raise ValueError(f"encoder num_layers must be >= 1, got {self.num_layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"encoder dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.gat_attention_dropout < 1.0:
+            raise ValueError(f"encoder gat_attention_dropout must be in [0, 1), got {self.gat_attention_dropout}")
         if self.conv == "gat":
             for w in {self.hidden_channels, self.out_channels or self.hidden_channels}:
                 if w % self.heads:
@@ -84,7 +97,18 @@ def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Mo
         return GINConv(mlp, train_eps=cfg.gin_train_eps)
     if cfg.conv == "sage":
         return SAGEConv(in_channels, out_channels, aggr=cfg.sage_aggr, bias=cfg.bias)
-    return GATConv(in_channels, out_channels // cfg.heads, heads=cfg.heads, concat=True, bias=cfg.bias)
+    conv = GATConv(in_channels, out_channels // cfg.heads, heads=cfg.heads, concat=True, bias=cfg.bias,
+                   dropout=cfg.gat_attention_dropout)
+    _init_attention(cfg, conv)
+    return conv
+
+
+def _init_attention(cfg: EncoderConfig, conv: nn.Module) -> None:
+    """Zero a GATConv's attention vectors when ``cfg.gat_uniform_init`` (uniform attention)."""
+    if cfg.conv != "gat" or not cfg.gat_uniform_init:
+        return
+    for name in ("att_src", "att_dst"):
+        nn.init.zeros_(getattr(conv, name))
 
 
 class GNNEncoder(nn.Module):
@@ -141,6 +165,8 @@ class GNNEncoder(nn.Module):
         for m in self.modules():
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+        for conv in self.convs:
+            _init_attention(self.cfg, conv)
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> List[Tensor]:
         if x.dim() != 2 or x.size(1) != self.in_channels:
