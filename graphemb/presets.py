@@ -35,11 +35,9 @@ PRESETS: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "data": {"features": "auto-constant"},
         "task": {"graph_pool": "sum", "graph_readout": "last"},
     },
-    ("isoc-vgae", "default", "node"): {
-        "model": {"encoder": {"conv": "gcn", "hidden_channels": 512, "num_layers": 2, "norm": "batch",
-                              "dropout": 0.0}},
-        "train": {"lr": 1e-3, "weight_decay": 3e-4, "epochs": 100, "patience": 20},
-    },
+    # Validation (experiments/tune_isoc_vgae.py, Cora linear-probe validation accuracy): none of
+    # lr 1e-3 / 1e-4, width 256, 100 epochs or lambda_neighbor = 1 beat the paper recipe (77.2;
+    # lambda_neighbor = 1 tied), so the node/link default *is* the paper recipe (set below).
     # Validation (experiments/tune_isoc_vgae.py, MUTAG official split): the paper recipe, width 256
     # at lr 1e-3 with last-layer readout, and with all-layer readout tied at 89.19; ties go to the
     # cheaper model and then to the paper's readout. Featureless sets keep the one-hot degree.
@@ -59,6 +57,9 @@ PRESETS: Dict[Tuple[str, str, str], Dict[str, Any]] = {
     ("gae", "default", "graph"): {"train": {"lr": 0.01, "epochs": 50, "batch_size": 64},
                                   "task": {"graph_pool": "sum", "graph_readout": "concat"}},
 }
+
+
+PRESETS[("isoc-vgae", "default", "node")] = copy.deepcopy(PRESETS[("isoc-vgae", "paper", "node")])
 
 
 def preset_names(model: str) -> list[str]:
