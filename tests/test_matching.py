@@ -120,20 +120,43 @@ def graph_from(names, types, pairs):
 
 
 def test_prune_contract_paths_exact():
-    # a0 - t (shared by a0,a1,b0)    b0 - c1 - c2 - a1 (degree-2 chain)   lone: token of a0 only
-    names = ["a0", "a1", "b0", "b1", "t", "c1", "c2", "lone", "x"]
-    types = [0, 0, 1, 1, 2, 2, 2, 2, 2]
-    pairs = [(0, 4), (1, 4), (2, 4), (2, 5), (5, 6), (6, 1), (0, 7), (3, 8)]
+    # objects a0 a1 | b0 b1; one column C linked to the table tokens t, lone, x.
+    #   t: a0, a1, b0 (+ C)            -> 3 linking neighbours: kept
+    #   lone: a0 (+ C), x: b1 (+ C)    -> 1 object each (the column does not count): dropped
+    #   c1 - c2: b0 - c1 - c2 - a1     -> a token-token chain (as after expansion): contracted to a1-b0
+    #   s: a0, b0 (no column)          -> a single degree-2 token: kept, not contracted
+    #   d1 - d2: a0 - d1 - d2          -> dangling: d2 (1 neighbour) goes, then d1 (now 1) goes
+    names = ["a0", "a1", "b0", "b1", "COL:C", "t", "lone", "x", "c1", "c2", "s", "d1", "d2"]
+    types = [0, 0, 1, 1, 3, 2, 2, 2, 2, 2, 2, 2, 2]
+    pairs = [(0, 5), (1, 5), (2, 5), (4, 5), (0, 6), (4, 6), (3, 7), (4, 7),
+             (2, 8), (8, 9), (9, 1), (0, 10), (2, 10), (0, 11), (11, 12)]
     g = graph_from(names, types, pairs)
     p, n = prune_tokens(g, 2)
-    assert n == 2 and "lone" not in p.names and "x" not in p.names  # b1 keeps its node, isolated
+    assert n == 4 and p.names == ["a0", "a1", "b0", "b1", "COL:C", "t", "c1", "c2", "s"]
+    assert ("COL:C", "t") in p.edge_set() and p.b_nodes.tolist() == [2, 3]  # b1 stays, isolated
     c, k = contract_chains(p)
-    assert k == 2 and c.edge_set() == {("a0", "t"), ("a1", "t"), ("b0", "t"), ("a1", "b0")}
-    s, off = keep_short_paths(c, 2)
-    assert off == 1 and "b1" not in s.names and s.b_nodes.tolist()[1] == -1
+    assert k == 2 and c.names == ["a0", "a1", "b0", "b1", "COL:C", "t", "s"]
+    assert c.edge_set() == {("a0", "t"), ("a1", "t"), ("b0", "t"), ("COL:C", "t"), ("a1", "b0"),
+                            ("a0", "s"), ("b0", "s")}
+    s, off = keep_short_paths(c, 2)  # COL:C is 2 + 2 away from the sides; b1 reaches no A object
+    assert off == 2 and s.names == ["a0", "a1", "b0", "t", "s"] and s.b_nodes.tolist() == [2, -1]
     full, rep = compress(g, CompressConfig(min_degree=2, contract=True, max_path=2))
-    assert full.names == ["a0", "a1", "b0", "t"] and rep.steps["pruned_objects_b"] == 1
-    assert rep.before["nodes"] == 9 and rep.after["nodes"] == 4
+    assert full.names == s.names and full.edge_set() == s.edge_set()
+    assert rep.steps == {"pruned_tokens": 4, "contracted_tokens": 2, "off_path_nodes": 2,
+                         "pruned_objects_a": 0, "pruned_objects_b": 1}
+    assert rep.before["nodes"] == 13 and rep.after == {"objects_a": 2, "objects_b": 1, "tokens": 2, "columns": 0,
+                                                       "nodes": 5, "edges": 6}
+
+
+def test_pruning_on_a_built_table_graph_drops_single_object_tokens():
+    # every table token has a column edge; only tokens shared by two objects may stay
+    a = Corpus.from_rows([["rome", "3"], ["paris", "3"]], ["city", "pop"])
+    b = Corpus.from_texts(["rome has 3"])
+    g = build_graph(a, b, max_n=1)
+    p, n = prune_tokens(g, 2)
+    # rome: A:0, B:0 -> kept; 3: A:0, A:1, B:0 -> kept; paris: A:1 only -> dropped
+    assert n == 1 and [x for x in p.names if x in ("rome", "3", "paris")] == ["rome", "3"]
+    assert contract_chains(p)[1] == 0  # no token-token chain to contract
 
 
 def test_keep_short_paths_drops_far_tokens():
@@ -201,8 +224,16 @@ def test_bm25_and_tfidf_hand_computed():
     assert s[0].tolist() == pytest.approx([idf, 0.0, 0.0])
     okapi = bm25_scores(["banana banana"], c, k1=1.2, b=0.0, idf="okapi", query_counts=True)
     assert okapi[0, 0].item() == pytest.approx(2 * np.log(2.5 / 1.5))  # repeated query term counts twice
-    t = tfidf_scores(["cherry apple"], c)
-    assert t[0, 2] > 0 and t[0, 1] > 0 and t[0, 2] > t[0, 1]
+    # sklearn defaults: idf = ln((1+3)/(1+df)) + 1, l2 rows; query = (apple, cherry)
+    i_apple, i_rare = np.log(4 / 3) + 1, np.log(4 / 2) + 1
+    q = np.array([i_apple, i_rare]) / np.hypot(i_apple, i_rare)
+    expect = [q[0] * i_apple / np.hypot(i_apple, i_rare), q[0], q[1]]
+    assert tfidf_scores(["cherry apple"], c)[0].tolist() == pytest.approx(expect)
+    # 1-character tokens (e.g. "7") are not terms under the default pattern; "10" is
+    assert tfidf_scores(["7 x"], ["7 x", "10"])[0].tolist() == [0.0, 0.0]
+    assert tfidf_scores(["10"], ["7 x", "10"])[0].tolist() == pytest.approx([0.0, 1.0])
+    with pytest.raises(ValueError, match="fit_on"):
+        tfidf_scores(["a"], ["a"], fit_on="everything")
 
 
 # ---------------------------------------------------------------- bad input
@@ -291,3 +322,81 @@ def test_isoc_vgae_and_both_embeddings_on_planted():
     assert both.shape == (g.num_nodes, 16 + z.shape[1])
     # each half is L2-normalised (rows of visited nodes)
     assert torch.allclose(both[:, :16].norm(dim=1)[: len(a)], torch.ones(len(a)), atol=1e-5)
+
+
+def write_planted_pair(folder, n=4):
+    """A pair folder (a.csv, b.txt, gold.json) of the planted corpus; B line q matches A row n-1-q."""
+    a, b, gold = planted(n)
+    folder.mkdir()
+    (folder / "a.csv").write_text("name,desc\n" + "\n".join(",".join(r) for r in a.fields) + "\n")
+    (folder / "b.txt").write_text("\n".join(f[0] for f in b.fields) + "\n")
+    (folder / "gold.json").write_text(json.dumps({str(q): [str(g[0])] for q, g in enumerate(gold)}))
+    return a, b, gold
+
+
+def test_cli_match_run_json_line(tmp_path, capsys):
+    from graphemb.cli.main import main
+
+    a, b, gold = write_planted_pair(tmp_path / "planted", 5)
+    ds = load_matching(str(tmp_path / "planted"))
+    assert ds.name == "planted" and ds.query_side == "b" and ds.gold == gold
+    rc = main(["match", "run", str(tmp_path / "planted"), "--method", "walks", "--preset", "fast", "--ngrams", "1",
+               "--no-columns", "--json"])
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["metric"] == "mrr" and rec["dataset"] == "planted" and rec["model"] == "walks"
+    assert rec["mean"] == 1.0 and rec["values"] == [1.0]  # the planted corpus is matched perfectly
+    for k in ("hits@1", "hits@10", "map@5", "build_s", "embed_s", "match_s"):
+        assert k in rec and len(rec[k]["values"]) == 1
+    assert rec["hits@1"]["values"] == [1.0] and rec["queries"]["values"] == [5.0]
+    # an unknown dataset name gives one clear error line, exit code 2
+    assert main(["match", "run", "no-such-set"]) == 2
+    assert "unknown matching dataset" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from graphemb.multimodal.encoders.text import load_text_encoder
+
+    return load_text_encoder("minilm")
+
+
+def test_expand_with_real_minilm_links_car_and_automobile(minilm):
+    a = Corpus.from_texts(["car banana"])
+    b = Corpus.from_texts(["automobile house"])
+    g = build_graph(a, b, max_n=1, b_only_tokens="keep")
+    h, rep = expand_with_encoder(g, minilm, threshold=0.7)  # ~3 s with the offline model load
+    # cos(car, automobile) ~ 0.87; every other pair < 0.5
+    assert rep.added == [("car", "automobile")]
+    assert h.edge_set() - g.edge_set() == {("car", "automobile")}
+
+
+class RecordingEncoder:
+    """Bag-of-words hashing encoder that records what it was asked to encode."""
+
+    def __init__(self, dim=32):
+        self.dim, self.seen = dim, []
+
+    def encode(self, texts, batch_size=64, show_progress=None):
+        self.seen.append(list(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, sum(map(ord, w)) % self.dim] += 1.0
+        return out
+
+
+def test_gnn_with_text_features_on_planted():
+    pytest.importorskip("graphemb.api")
+    from graphemb.matching.embed import embed_graph, node_texts
+
+    a, b, _ = planted(4)
+    g = build_graph(a, b, max_n=1, column_nodes=False)
+    texts = node_texts(g)
+    assert texts[0] == " ".join(a.fields[0]).strip()  # object A:0 = its name + description words
+    assert texts[g.node_of(a.fields[0][0])] == a.fields[0][0]  # a token node is its own text
+    enc = RecordingEncoder()
+    z = embed_graph(g, "isoc-vgae", features="text", text_encoder=enc,
+                    gnn_overrides={"train": {"epochs": 3}, "model": {"encoder": {"hidden_channels": 8}}})
+    assert enc.seen == [texts]  # the GNN's input features came from the node texts, once
+    assert z.shape == (g.num_nodes, 8) and torch.isfinite(z).all()

@@ -4,7 +4,8 @@ build (``graph``) -> expand (``expand``) -> compress (``compress``) -> embed (``
 -> rank (``match``) -> evaluate (``metrics``); baselines and loaders alongside.
 """
 from graphemb.matching.compress import CompressConfig, CompressReport, compress
-from graphemb.matching.datasets import MatchingDataset, load_coronacheck, load_er, load_matching, load_pair, read_corpus
+from graphemb.matching.datasets import (MatchingDataset, load_coronacheck, load_er, load_matching, load_pair,
+                                        load_pair_dir, read_corpus)
 from graphemb.matching.embed import embed_graph
 from graphemb.matching.expand import ExpandReport, expand_with_encoder, expand_with_synonyms
 from graphemb.matching.graph import COLUMN, OBJECT_A, OBJECT_B, TOKEN, Corpus, MatchingGraph, build_graph
@@ -19,5 +20,5 @@ __all__ = [
     "WalkConfig", "walk_preset", "random_walks", "walk_embeddings", "embed_graph",
     "cosine_scores", "object_scores", "top_k", "mutual_nearest", "one_to_one",
     "gold_matrix", "ranking_metrics", "pair_prf",
-    "MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "read_corpus",
+    "MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "load_pair_dir", "read_corpus",
 ]

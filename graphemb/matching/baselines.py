@@ -38,19 +38,26 @@ def term_matrix(docs: Sequence[str], vocab: Optional[dict] = None, normalizer: O
     return m, vocab
 
 
-def tfidf_scores(queries: Sequence[str], candidates: Sequence[str], normalizer: Optional[Normalizer] = None) -> Tensor:
-    """Cosine of TF-IDF vectors (smooth idf ``ln((1+n)/(1+df)) + 1``, fitted on the candidates), ``[Q, C]``."""
-    c, vocab = term_matrix(candidates, normalizer=normalizer)
-    q, _ = term_matrix(queries, vocab, normalizer)
-    df = np.bincount(c.indices, minlength=len(vocab))
-    idf = sp.diags(np.log((1 + c.shape[0]) / (1 + df)) + 1)
-    cw, qw = c @ idf, q @ idf
+def tfidf_scores(queries: Sequence[str], candidates: Sequence[str], normalizer: Optional[Normalizer] = None, *,
+                 fit_on: str = "candidates", **vectorizer_options: Any) -> Tensor:
+    """Cosine of TF-IDF vectors, ``[Q, C]``: scikit-learn's ``TfidfVectorizer`` (defaults: lowercase,
+    tokens of >= 2 word characters (so 1-digit numbers drop, longer ones stay), no stop words,
+    raw tf, smooth idf ``ln((1+n)/(1+df)) + 1``, l2-normalised rows).
 
-    def l2(m: sp.csr_matrix) -> sp.csr_matrix:
-        n = np.sqrt(np.asarray(m.multiply(m).sum(1)).ravel())
-        return sp.diags(1 / np.where(n > 0, n, 1)) @ m
+    Args:
+        normalizer: tokenise with this :class:`Normalizer` (unigrams) instead of sklearn's pattern.
+        fit_on: documents the idf is fitted on: ``"candidates"`` (default), ``"queries"`` or ``"both"``.
+        vectorizer_options: passed to ``TfidfVectorizer`` (e.g. ``sublinear_tf=True``).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return torch.from_numpy((l2(qw) @ l2(cw).T).toarray())
+    fit_docs = {"candidates": list(candidates), "queries": list(queries), "both": list(candidates) + list(queries)}
+    if fit_on not in fit_docs:
+        raise ValueError(f"fit_on must be 'candidates', 'queries' or 'both', got {fit_on!r}")
+    if normalizer is not None:
+        vectorizer_options = {"analyzer": normalizer.tokens, **vectorizer_options}
+    vec = TfidfVectorizer(dtype=np.float64, **vectorizer_options).fit(fit_docs[fit_on])
+    return torch.from_numpy((vec.transform(queries) @ vec.transform(candidates).T).toarray())
 
 
 def bm25_scores(queries: Sequence[str], candidates: Sequence[str], k1: float = 1.5, b: float = 0.75,

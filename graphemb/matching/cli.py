@@ -35,12 +35,17 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--gnn-epochs", type=int, default=None, help="override the GNN training epochs")
+    p.add_argument("--gnn-epochs", type=int, default=None, help="GNN training epochs (default: MATCHING_GNN, 30)")
+    p.add_argument("--gnn-hidden", type=int, default=None, help="GNN layer width (default: MATCHING_GNN, 128)")
 
 
 def _gnn_overrides(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    epochs = getattr(args, "gnn_epochs", None)
-    return {"train": {"epochs": epochs}} if epochs else None
+    out: Dict[str, Any] = {}
+    if getattr(args, "gnn_epochs", None):
+        out["train"] = {"epochs": args.gnn_epochs}
+    if getattr(args, "gnn_hidden", None):
+        out["model"] = {"encoder": {"hidden_channels": args.gnn_hidden}}
+    return out or None
 
 
 def _make_graph(a, b, args: argparse.Namespace, log) -> Any:
@@ -157,7 +162,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     e.set_defaults(func=_embed)
 
     r = sub.add_parser("run", help="build + embed + rank + evaluate a dataset")
-    r.add_argument("dataset", help="coronacheck, coronacheck-gen, coronacheck-usr, DBLP-ACM, ...")
+    r.add_argument("dataset", help="coronacheck, coronacheck-gen, coronacheck-usr, DBLP-ACM, ..., or a folder "
+                   "with a.*, b.* and gold.json (queries: B objects)")
     r.add_argument("--data-root", default=None, help="data root (default $GRAPHEMB_DATA)")
     r.add_argument("--json", action="store_true", help="print a result record as the last stdout line")
     _graph_args(r)

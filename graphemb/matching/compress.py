@@ -2,10 +2,17 @@
 
 Three steps, each optional, in this order:
 
-1. **prune**: drop token nodes of degree < ``min_degree`` (a token seen by one object only
-   cannot connect the two sides);
-2. **contract**: replace every maximal chain of degree-2 token nodes ``u - t1 - ... - tk - v`` by
-   one edge ``u - v`` (components of the chain subgraph via ``scipy.sparse.csgraph``);
+1. **prune**: drop token nodes with fewer than ``min_degree`` *linking* neighbours, i.e.
+   objects or other tokens; column edges do not count (every table token has one, so counting
+   them would keep every token). A token seen by one object only, with no token–token edge,
+   cannot lie on a path between two objects and is dropped outright (never contracted into an
+   object–column edge). Pruning repeats until no token qualifies (a dangling token chain goes
+   entirely);
+2. **contract**: replace every maximal chain of at least two degree-2 tokens
+   ``u - t1 - ... - tk - v`` (``k >= 2``, so the chain holds a token–token edge, e.g. from
+   expansion) by one edge ``u - v`` (components of the chain subgraph via
+   ``scipy.sparse.csgraph``). A single degree-2 token ``u - t - v`` stays: it is a shared word,
+   not a chain;
 3. **paths**: keep only nodes ``v`` with ``d_A(v) + d_B(v) <= max_path`` where ``d_A`` / ``d_B``
    are multi-source BFS distances from all A / all B objects — i.e. nodes on a path of length
    <= ``max_path`` between an object of each side. Objects that fail are pruned (their queries
@@ -22,15 +29,16 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse import csgraph
 
-from graphemb.matching.graph import OBJECT_A, OBJECT_B, TOKEN, MatchingGraph
+from graphemb.matching.graph import COLUMN, OBJECT_A, OBJECT_B, TOKEN, MatchingGraph
 
-__all__ = ["CompressConfig", "CompressReport", "compress", "prune_tokens", "contract_chains", "keep_short_paths"]
+__all__ = ["CompressConfig", "CompressReport", "compress", "linking_degree", "prune_tokens", "contract_chains", "keep_short_paths"]
 
 
 @dataclass
 class CompressConfig:
-    """Compression settings: ``min_degree`` (0 = no pruning), ``contract`` chains, ``max_path``
-    (``None`` = no path filter; 4 = object–token–column–token–object)."""
+    """Compression settings: ``min_degree`` (object/token neighbours a token needs; 0 = no
+    pruning), ``contract`` token chains, ``max_path`` (``None`` = no path filter;
+    4 = object–token–column–token–object)."""
 
     min_degree: int = 2
     contract: bool = True
@@ -57,17 +65,31 @@ def _degree(g: MatchingGraph) -> np.ndarray:
     return np.bincount(g.data.edge_index[0].numpy(), minlength=g.num_nodes)
 
 
+def linking_degree(g: MatchingGraph) -> np.ndarray:
+    """``[N]`` count of each node's neighbours that are objects or tokens (column edges ignored)."""
+    ei = g.data.edge_index.numpy()
+    t = g.node_type.numpy()
+    m = t[ei[1]] != COLUMN
+    return np.bincount(ei[0, m], minlength=g.num_nodes)
+
+
 def prune_tokens(g: MatchingGraph, min_degree: int = 2) -> Tuple[MatchingGraph, int]:
-    """Remove token nodes with degree < ``min_degree``; returns the graph and the count removed."""
-    drop = (g.node_type.numpy() == TOKEN) & (_degree(g) < min_degree)
-    return g.subgraph(torch.from_numpy(~drop)), int(drop.sum())
+    """Remove token nodes with fewer than ``min_degree`` object/token neighbours (column edges do
+    not count), repeatedly until none is left; returns the graph and the count removed."""
+    total = 0
+    while True:
+        drop = (g.node_type.numpy() == TOKEN) & (linking_degree(g) < min_degree)
+        if not drop.any():
+            return g, total
+        g, total = g.subgraph(torch.from_numpy(~drop)), total + int(drop.sum())
 
 
 def contract_chains(g: MatchingGraph) -> Tuple[MatchingGraph, int]:
-    """Replace maximal chains of degree-2 tokens by an edge between the chain's two ends.
+    """Replace maximal chains of >= 2 degree-2 tokens by an edge between the chain's two ends.
 
-    Returns the graph and the number of token nodes contracted away. A chain whose ends meet
-    the same node, or an isolated cycle of such tokens, disappears without a new edge.
+    Returns the graph and the number of token nodes contracted away. A single degree-2 token is
+    left alone. A chain whose ends meet the same node, or an isolated cycle of such tokens,
+    disappears without a new edge.
     """
     chain = (g.node_type.numpy() == TOKEN) & (_degree(g) == 2)
     if not chain.any():
@@ -77,6 +99,10 @@ def contract_chains(g: MatchingGraph) -> Tuple[MatchingGraph, int]:
     n = g.num_nodes
     sub = sp.csr_matrix((np.ones(int(inner.sum())), (pairs[inner, 0], pairs[inner, 1])), shape=(n, n))
     _, label = csgraph.connected_components(sub, directed=False)
+    size = np.bincount(label, weights=chain.astype(np.float64))
+    chain &= size[label] >= 2  # components of one degree-2 token are not chains
+    if not chain.any():
+        return g, 0
     # boundary edges: exactly one end in a chain; orient as (chain node, outside node)
     bnd = chain[pairs[:, 0]] ^ chain[pairs[:, 1]]
     b = pairs[bnd]

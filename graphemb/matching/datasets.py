@@ -19,7 +19,7 @@ import numpy as np
 from graphemb.matching.graph import Corpus
 
 __all__ = ["MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "read_corpus",
-           "parse_er_record", "find_root", "ER_DATASETS"]
+           "load_pair_dir", "parse_er_record", "find_root", "ER_DATASETS"]
 
 ER_DATASETS = ("DBLP-ACM", "Amazon-Google", "Beer", "Fodors-Zagats", "iTunes-Amazon")
 CORONA_COLUMNS = ["table", "country", "january", "february", "march", "april", "may", "june"]
@@ -259,9 +259,36 @@ def load_pair(a_path: str | Path, b_path: str | Path, gold_path: Optional[str | 
     return MatchingDataset("pair", a, b, query_side, np.arange(n_q), gold, arr)
 
 
+_PAIR_SUFFIXES = (".csv", ".tsv", ".parquet", ".txt")
+
+
+def load_pair_dir(directory: str | Path, encoding: str = "utf-8") -> MatchingDataset:
+    """A user's pair of corpora laid out in one folder: ``a.<ext>`` and ``b.<ext>`` (``csv``, ``tsv``,
+    ``parquet`` or ``txt``) and an optional ``gold.json`` / ``gold.csv`` / ``gold.tsv`` (see
+    :func:`load_pair`; queries are the B objects). The dataset is named after the folder."""
+    d = Path(directory)
+
+    def one(stem: str, suffixes: Sequence[str], required: bool) -> Optional[Path]:
+        found = [d / f"{stem}{s}" for s in suffixes if (d / f"{stem}{s}").is_file()]
+        if len(found) > 1:
+            raise ValueError(f"{d}: several {stem}.* files ({', '.join(p.name for p in found)}); keep one")
+        if not found and required:
+            raise FileNotFoundError(f"{d}: no {stem}.<{'|'.join(x[1:] for x in suffixes)}> corpus file; a pair "
+                                    "folder holds a.*, b.* and optionally gold.json")
+        return found[0] if found else None
+
+    ds = load_pair(one("a", _PAIR_SUFFIXES, True), one("b", _PAIR_SUFFIXES, True),
+                   one("gold", (".json", ".csv", ".tsv"), False), encoding=encoding)
+    ds.name = d.name
+    return ds
+
+
 def load_matching(name: str, root: Optional[str | Path] = None) -> MatchingDataset:
-    """By name: ``coronacheck`` (all claims), ``coronacheck-gen``, ``coronacheck-usr``, or an ER set
-    (``DBLP-ACM``, ``er/DBLP-ACM``, case-insensitive)."""
+    """By name: ``coronacheck`` (all claims), ``coronacheck-gen``, ``coronacheck-usr``, an ER set
+    (``DBLP-ACM``, ``er/DBLP-ACM``, case-insensitive), or a folder holding ``a.*``, ``b.*`` and
+    ``gold.json`` (:func:`load_pair_dir`)."""
+    if Path(name).is_dir():
+        return load_pair_dir(name)
     key = name.strip().lower()
     if key in ("coronacheck", "coronacheck-all"):
         return load_coronacheck(root, "all")
@@ -272,4 +299,4 @@ def load_matching(name: str, root: Optional[str | Path] = None) -> MatchingDatas
         if er.lower() == key:
             return load_er(er, root)
     raise KeyError(f"unknown matching dataset {name!r}; known: coronacheck, coronacheck-gen, coronacheck-usr, "
-                   + ", ".join(ER_DATASETS))
+                   + ", ".join(ER_DATASETS) + ", or a folder with a.*, b.* and gold.json")
