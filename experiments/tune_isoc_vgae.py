@@ -26,6 +26,9 @@ NODE_GRID = [
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512},
     {"train.lr": 1e-4, "model.encoder.hidden_channels": 256},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 256},
+    {"train.lr": 1e-4, "model.encoder.hidden_channels": 512, "train.epochs": 100},
+    {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100},
+    {"train.lr": 5e-6, "model.encoder.hidden_channels": 512, "model.lam_neighbor": 1.0},
 ]
 GRAPH_GRID = [
     {"train.lr": 5e-6, "model.encoder.hidden_channels": 512, "task.graph_readout": "last"},
@@ -61,15 +64,15 @@ def main() -> None:
                                  ("graph", GRAPH_GRID, graph_targets)):
         if level not in args.levels.split(","):
             continue
-        keys = list(grid[0])
+        keys = list(dict.fromkeys(k for combo in grid for k in combo))
         print(f"\n## {level} level (validation accuracy, mean over {args.seeds} seed(s))\n")
         print("| " + " | ".join(keys + [f"{d} ({pr})" for d, pr in targets]) + " |")
         print("|" + "---|" * (len(keys) + len(targets)))
         for combo in grid:
             sets = [f"{k}={v}" for k, v in combo.items()]
             scores = [val_score("isoc-vgae", d, level, pr, sets, args.seeds, args.device) for d, pr in targets]
-            print("| " + " | ".join([str(v) for v in combo.values()] + [f"{100 * s:.2f}" for s in scores]) + " |",
-                  flush=True)
+            cells = [str(combo.get(k, "(paper)")) for k in keys]
+            print("| " + " | ".join(cells + [f"{100 * s:.2f}" for s in scores]) + " |", flush=True)
 
 if __name__ == "__main__":
     main()
