@@ -178,6 +178,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("graphemb: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `graphemb datasets | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # noqa: BLE001 - the CLI turns errors into one clear line
         if args.debug or os.environ.get("GRAPHEMB_DEBUG"):
             raise
