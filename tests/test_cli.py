@@ -75,3 +75,21 @@ def test_errors_are_one_clear_line(argv, message, capsys, tmp_path, monkeypatch)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("graphemb: error:") and message in err
+
+
+def test_results_commands_run(graphs_root, cache_dir, capsys, monkeypatch):
+    """The commands printed in experiments/RESULTS.md work (shortened to 1 seed, 2 epochs)."""
+    from pathlib import Path
+
+    monkeypatch.setenv("GRAPHEMB_DATA", str(graphs_root))
+    cfg = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "vgae_paper_cora_link.yaml"
+    assert main(["reproduce", "vgae", "--config", str(cfg), "--seeds", "1", "--protocol", "dot", "--device", "cpu",
+                 "--json", "--set", "train.epochs=2", "--no-progress"]) == 0
+    rec = _last_json(capsys)
+    assert rec["dataset"] == "Cora" and rec["task"] == "link" and rec["preset"] == "paper"
+    assert set(rec) >= {"ap", "mrr", "hits@50"}
+
+
+def test_train_requires_a_dataset(capsys):
+    assert main(["train", "gae", "--out", "x"]) == 2
+    assert "--dataset" in capsys.readouterr().err
