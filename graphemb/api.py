@@ -157,17 +157,39 @@ def train(
         sets.append("train.deterministic=true")
     if progress is not None:
         sets.append(f"train.progress={str(progress).lower()}")
+    config, loaded = _resolve(model, dataset, task=task, preset=preset, config_file=config_file,
+                              overrides=list(overrides) + sets, values=values, data_root=data_root)
+    return train_config(config, loaded, out=out)
+
+
+def _task_given(task, config_file, overrides, values) -> bool:
+    """Whether the caller named a task anywhere (argument, ``--set task.name``, values, YAML)."""
+    from graphemb.config import load_yaml
+
+    if task is not None or any(o.split("=", 1)[0].strip() == "task.name" for o in overrides):
+        return True
+    if values and isinstance(values.get("task"), Mapping) and "name" in values["task"]:
+        return True
+    if config_file is not None:
+        section = load_yaml(config_file).get("task")
+        return isinstance(section, Mapping) and "name" in section
+    return False
+
+
+def _resolve(model, dataset, *, task, preset, config_file, overrides, values, data_root):
+    """Resolve the config and load the dataset; with no task named anywhere, the task is the
+    dataset's natural one (``graph`` for sets of graphs, else ``node``) and its preset level applies."""
+    loaded = None if dataset is None or isinstance(dataset, str) else dataset
     ds_name = dataset if isinstance(dataset, str) else (loaded.name if loaded is not None else None)
-    config = build_run_config(model, dataset=ds_name, task=task, preset=preset, config_file=config_file,
-                              overrides=list(overrides) + sets, values=values)
+    kwargs = dict(dataset=ds_name, preset=preset, config_file=config_file, overrides=list(overrides), values=values)
+    config = build_run_config(model, task=task, **kwargs)
     if loaded is None:
         loaded = load_data(config, data_root)
-    if task is None and config_file is None and not any(o.startswith("task.name") for o in overrides):
+    if not _task_given(task, config_file, overrides, values):
         natural = _default_task(loaded)
-        if natural != config.task.name:  # re-resolve so the preset for the right task level applies
-            config = build_run_config(model, dataset=ds_name, task=natural, preset=preset,
-                                      overrides=list(overrides) + sets, values=values)
-    return train_config(config, loaded, out=out)
+        if natural != config.task.name:
+            config = build_run_config(model, task=natural, **kwargs)
+    return config, loaded
 
 
 def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> Run:
@@ -349,12 +371,8 @@ def reproduce(
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     start = time.perf_counter()
-    base = build_run_config(model, dataset=dataset, task=task, preset=preset, config_file=config_file,
-                            overrides=overrides)
-    loaded = load_data(base, data_root)
-    if task is None and config_file is None:
-        task = _default_task(loaded)
-        base = build_run_config(model, dataset=dataset, task=task, preset=preset, overrides=overrides)
+    base, loaded = _resolve(model, dataset, task=task, preset=preset, config_file=config_file,
+                            overrides=list(overrides), values=None, data_root=data_root)
     model = base.model_name
     results, epoch_secs, name = [], [], None
     for s in range(first_seed, first_seed + seeds):

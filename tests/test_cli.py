@@ -93,3 +93,11 @@ def test_results_commands_run(graphs_root, cache_dir, capsys, monkeypatch):
 def test_train_requires_a_dataset(capsys):
     assert main(["train", "gae", "--out", "x"]) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_graph_task_is_inferred_from_a_config_without_task(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: gae}\ndata: {name: synthetic-graphs, options: {num_graphs: 20, num_nodes: 8}}\n")
+    assert main(["reproduce", "gae", "--config", str(cfg), "--seeds", "1", "--json", *TINY,
+                 "--set", "train.batch_size=10"]) == 0
+    assert _last_json(capsys)["task"] == "graph"
