@@ -136,7 +136,9 @@ def report(seeds_note: str) -> str:
            "CV (InfoGraph/GraphMAE): the GIN repository's published folds where the data ship them in the",
            "same graph order (PTC_MR, PROTEINS, IMDB-BINARY), else stratified folds drawn with the seed",
            "(MUTAG); `mlp` = official single 50/20/30 split with the MLP probe. Featureless IMDB-BINARY gets",
-           "one-hot degree (`default`) or a constant 1 (`paper`, as the official code).", ""]
+           "one-hot degree (`default`) or a constant 1 (`paper`, as the official code). Graph embeddings",
+           "are sum-pooled; `default` VGAE rows pool its encoder layer (`concat` readout, which for VGAE",
+           "excludes the mu head), IsoC-VGAE rows pool the last layer h^L.", ""]
     for task, head in (("node", "Node classification (accuracy)"), ("link", "Link prediction (AUC / AP)"),
                        ("graph", "Graph classification (accuracy)")):
         out += [f"## {head}", "", "| model | preset | dataset | protocol | ours | published | s/epoch (device) | command |",

@@ -92,7 +92,9 @@ class TaskConfig:
         link_val_ratio / link_test_ratio: edge split for link prediction (85/5/10 by default);
             the encoder sees training edges only.
         graph_pool: graph readout over node embeddings (``sum``, ``mean``, ``max``).
-        graph_readout: pool every encoder layer and concatenate (``concat``) or the last (``last``).
+        graph_readout: pool every encoder layer and concatenate (``concat``) or the model's output
+            embedding ``z`` only (``last``). ``concat`` takes ``ModelOutput.layers``: for VGAE these
+            are the encoder layers before the mu/logstd heads, so mu itself is not pooled.
     """
 
     name: str = "node"
