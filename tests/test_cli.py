@@ -101,3 +101,14 @@ def test_graph_task_is_inferred_from_a_config_without_task(tmp_path, capsys):
     assert main(["reproduce", "gae", "--config", str(cfg), "--seeds", "1", "--json", *TINY,
                  "--set", "train.batch_size=10"]) == 0
     assert _last_json(capsys)["task"] == "graph"
+
+
+def test_building_the_cli_does_not_import_heavy_optional_libraries():
+    """`graphemb --help` must not pay for gensim or sentence-transformers (lazy package namespaces)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from graphemb.cli.main import build_parser; build_parser(); "
+            "print(','.join(m for m in ('gensim', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

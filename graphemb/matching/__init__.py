@@ -3,22 +3,63 @@
 build (``graph``) -> expand (``expand``) -> compress (``compress``) -> embed (``walks``, ``embed``)
 -> rank (``match``) -> evaluate (``metrics``); baselines and loaders alongside.
 """
-from graphemb.matching.compress import CompressConfig, CompressReport, compress
-from graphemb.matching.datasets import (MatchingDataset, load_coronacheck, load_er, load_matching, load_pair,
-                                        load_pair_dir, read_corpus)
-from graphemb.matching.embed import embed_graph
-from graphemb.matching.expand import ExpandReport, expand_with_encoder, expand_with_synonyms
-from graphemb.matching.graph import COLUMN, OBJECT_A, OBJECT_B, TOKEN, Corpus, MatchingGraph, build_graph
-from graphemb.matching.match import cosine_scores, mutual_nearest, object_scores, one_to_one, top_k
-from graphemb.matching.metrics import gold_matrix, pair_prf, ranking_metrics
-from graphemb.matching.text import Normalizer
-from graphemb.matching.walks import WalkConfig, random_walks, walk_embeddings, walk_preset
+from __future__ import annotations
 
-__all__ = [
-    "Corpus", "MatchingGraph", "build_graph", "OBJECT_A", "OBJECT_B", "TOKEN", "COLUMN", "Normalizer",
-    "expand_with_encoder", "expand_with_synonyms", "ExpandReport", "compress", "CompressConfig", "CompressReport",
-    "WalkConfig", "walk_preset", "random_walks", "walk_embeddings", "embed_graph",
-    "cosine_scores", "object_scores", "top_k", "mutual_nearest", "one_to_one",
-    "gold_matrix", "ranking_metrics", "pair_prf",
-    "MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "load_pair_dir", "read_corpus",
-]
+import importlib
+from typing import Any
+
+# Public names -> the module defining them. Loaded on first use (PEP 562), so that importing
+# `graphemb.matching.cli` for the command line does not pull in its heavy dependencies.
+_EXPORTS = {
+    'CompressConfig': 'graphemb.matching.compress',
+    'CompressReport': 'graphemb.matching.compress',
+    'MatchingDataset': 'graphemb.matching.datasets',
+    'load_coronacheck': 'graphemb.matching.datasets',
+    'load_er': 'graphemb.matching.datasets',
+    'load_matching': 'graphemb.matching.datasets',
+    'load_pair': 'graphemb.matching.datasets',
+    'load_pair_dir': 'graphemb.matching.datasets',
+    'read_corpus': 'graphemb.matching.datasets',
+    'embed_graph': 'graphemb.matching.embed',
+    'ExpandReport': 'graphemb.matching.expand',
+    'expand_with_encoder': 'graphemb.matching.expand',
+    'expand_with_synonyms': 'graphemb.matching.expand',
+    'COLUMN': 'graphemb.matching.graph',
+    'OBJECT_A': 'graphemb.matching.graph',
+    'OBJECT_B': 'graphemb.matching.graph',
+    'TOKEN': 'graphemb.matching.graph',
+    'Corpus': 'graphemb.matching.graph',
+    'MatchingGraph': 'graphemb.matching.graph',
+    'build_graph': 'graphemb.matching.graph',
+    'cosine_scores': 'graphemb.matching.match',
+    'mutual_nearest': 'graphemb.matching.match',
+    'object_scores': 'graphemb.matching.match',
+    'one_to_one': 'graphemb.matching.match',
+    'top_k': 'graphemb.matching.match',
+    'gold_matrix': 'graphemb.matching.metrics',
+    'pair_prf': 'graphemb.matching.metrics',
+    'ranking_metrics': 'graphemb.matching.metrics',
+    'Normalizer': 'graphemb.matching.text',
+    'WalkConfig': 'graphemb.matching.walks',
+    'random_walks': 'graphemb.matching.walks',
+    'walk_embeddings': 'graphemb.matching.walks',
+    'walk_preset': 'graphemb.matching.walks',
+}
+
+# ``compress`` is also the name of its submodule: importing the submodule would bind the module
+# over the lazy name, so the function is bound eagerly (it needs only numpy/scipy/PyG's Data).
+from graphemb.matching.compress import compress  # noqa: E402
+
+__all__ = sorted([*_EXPORTS, "compress"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_EXPORTS))

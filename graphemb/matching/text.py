@@ -12,11 +12,25 @@ import re
 from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, List, Optional
 
-from gensim.parsing.preprocessing import STOPWORDS
-
 __all__ = ["Normalizer", "STOP_WORDS", "normalize_number", "ngrams"]
 
-STOP_WORDS: FrozenSet[str] = frozenset(STOPWORDS)
+def _stop_words() -> FrozenSet[str]:
+    """gensim's English stop words, imported on first use (gensim is slow to import)."""
+    global _STOP_WORDS
+    if _STOP_WORDS is None:
+        from gensim.parsing.preprocessing import STOPWORDS
+
+        _STOP_WORDS = frozenset(STOPWORDS)
+    return _STOP_WORDS
+
+
+_STOP_WORDS: Optional[FrozenSet[str]] = None
+
+
+def __getattr__(name: str):
+    if name == "STOP_WORDS":  # module attribute, resolved lazily (PEP 562)
+        return _stop_words()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?![^\W_])|[^\W_]+", re.UNICODE)
 
 
@@ -50,7 +64,7 @@ class Normalizer:
     """
 
     lowercase: bool = True
-    stop_words: FrozenSet[str] = field(default=STOP_WORDS)
+    stop_words: FrozenSet[str] = field(default_factory=_stop_words)
     numbers: str = "canonical"
     min_length: int = 1
 

@@ -7,19 +7,50 @@ Quick start::
     text = encode_graph(g, "text", load_text_encoder("minilm"))
     res = node_classification(g, [text], NodeTaskConfig(model="gcn"))
 """
-from graphemb.multimodal.data import FeatureSet, MultimodalGraph, load_mag, load_magb, load_plain, save_plain
-from graphemb.multimodal.encoders import NodeEncoder, TextEncoder, load_text_encoder
-from graphemb.multimodal.encoders.cache import encode_graph, encode_nodes
-from graphemb.multimodal.encoders.image import load_image_encoder
-from graphemb.multimodal.encoders.vlm import load_vlm_encoder
-from graphemb.multimodal.fusion import FUSIONS, make_fusion
-from graphemb.multimodal.predictors import PREDICTORS, NodePredictor
-from graphemb.multimodal.synthetic import make_synthetic_mag
-from graphemb.multimodal.tasks import (NodeTaskConfig, embed_unsupervised, link_prediction, node_classification,
-                                       probe_embeddings, unsupervised_node_classification)
+from __future__ import annotations
 
-__all__ = ["FeatureSet", "MultimodalGraph", "load_mag", "load_magb", "load_plain", "save_plain", "NodeEncoder",
-           "TextEncoder", "load_text_encoder", "load_image_encoder", "load_vlm_encoder", "encode_graph",
-           "encode_nodes", "FUSIONS", "make_fusion", "PREDICTORS", "NodePredictor", "make_synthetic_mag",
-           "NodeTaskConfig", "node_classification", "link_prediction", "unsupervised_node_classification",
-           "embed_unsupervised", "probe_embeddings"]
+import importlib
+from typing import Any
+
+# Public names -> the module defining them. Loaded on first use (PEP 562), so that importing
+# `graphemb.multimodal.cli` for the command line does not pull in its heavy dependencies.
+_EXPORTS = {
+    'FeatureSet': 'graphemb.multimodal.data',
+    'MultimodalGraph': 'graphemb.multimodal.data',
+    'load_mag': 'graphemb.multimodal.data',
+    'load_magb': 'graphemb.multimodal.data',
+    'load_plain': 'graphemb.multimodal.data',
+    'save_plain': 'graphemb.multimodal.data',
+    'NodeEncoder': 'graphemb.multimodal.encoders',
+    'TextEncoder': 'graphemb.multimodal.encoders',
+    'load_text_encoder': 'graphemb.multimodal.encoders',
+    'encode_graph': 'graphemb.multimodal.encoders.cache',
+    'encode_nodes': 'graphemb.multimodal.encoders.cache',
+    'load_image_encoder': 'graphemb.multimodal.encoders.image',
+    'load_vlm_encoder': 'graphemb.multimodal.encoders.vlm',
+    'FUSIONS': 'graphemb.multimodal.fusion',
+    'make_fusion': 'graphemb.multimodal.fusion',
+    'PREDICTORS': 'graphemb.multimodal.predictors',
+    'NodePredictor': 'graphemb.multimodal.predictors',
+    'make_synthetic_mag': 'graphemb.multimodal.synthetic',
+    'NodeTaskConfig': 'graphemb.multimodal.tasks',
+    'embed_unsupervised': 'graphemb.multimodal.tasks',
+    'link_prediction': 'graphemb.multimodal.tasks',
+    'node_classification': 'graphemb.multimodal.tasks',
+    'probe_embeddings': 'graphemb.multimodal.tasks',
+    'unsupervised_node_classification': 'graphemb.multimodal.tasks',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_EXPORTS))
