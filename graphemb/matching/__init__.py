@@ -5,8 +5,7 @@ build (``graph``) -> expand (``expand``) -> compress (``compress``) -> embed (``
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from graphemb.utils.lazy import lazy_exports
 
 # Public names -> the module defining them. Loaded on first use (PEP 562), so that importing
 # `graphemb.matching.cli` for the command line does not pull in its heavy dependencies.
@@ -53,13 +52,4 @@ from graphemb.matching.compress import compress  # noqa: E402
 __all__ = sorted([*_EXPORTS, "compress"])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,8 +9,7 @@ Quick start::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from graphemb.utils.lazy import lazy_exports
 
 # Public names -> the module defining them. Loaded on first use (PEP 562), so that importing
 # `graphemb.multimodal.cli` for the command line does not pull in its heavy dependencies.
@@ -44,13 +43,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
