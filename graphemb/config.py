@@ -18,7 +18,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union
 
 import yaml
 
@@ -55,8 +55,11 @@ class TrainConfig:
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         batch_size: graphs per mini-batch for graph-level data (ignored for one graph unless
             ``num_neighbors`` is set).
-        num_neighbors: neighbours sampled per layer for mini-batch training on one large graph
-            (needs torch-sparse or pyg-lib); empty = full batch.
+        num_neighbors: neighbours sampled per hop for seed mini-batches on one large graph
+            (``-1``: all); empty = full batch. ``batch_size`` is then the number of seed nodes
+            (seed edges for pair-loss models such as GAE/VGAE) per batch.
+        sampler: neighbour sampler: ``auto`` (PyG's when pyg-lib/torch-sparse are installed,
+            else native), ``native`` (vectorised torch, no compiled extension) or ``pyg``.
         patience: early stopping on the training loss (epochs without improvement by more than
             ``min_delta``); 0 disables it. The best-loss weights are restored.
         min_delta: minimal improvement of the training loss.
@@ -72,6 +75,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     batch_size: int = 64
     num_neighbors: List[int] = field(default_factory=list)
+    sampler: Literal["auto", "native", "pyg"] = "auto"
     patience: int = 0
     min_delta: float = 0.0
     grad_clip: Optional[float] = None

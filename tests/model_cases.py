@@ -5,12 +5,17 @@ Subclass :class:`ModelCase` in ``tests/test_models.py`` with ``name`` (the ``MOD
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
+import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
+from graphemb.config import TrainConfig
 from graphemb.models import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.models.base import accepts_node_batch
+from graphemb.training.sampling import global_degree, sample_subgraph, step_loss, subgraph_batch, to_csr
 
 
 def tiny_graph(n: int = 8, f: int = 5, seed: int = 0) -> Data:
@@ -21,6 +26,18 @@ def tiny_graph(n: int = 8, f: int = 5, seed: int = 0) -> Data:
     ei = torch.stack([torch.cat([src, dst, torch.tensor([0, n // 2])]),
                       torch.cat([dst, src, torch.tensor([n // 2, 0])])])
     return Data(x=torch.randn(n, f, generator=g), edge_index=ei)
+
+
+def ring_graph(n: int = 80, f: int = 5, seed: int = 0) -> Data:
+    """A ring with two chords (diameter ~ n / 4), random features: sampled neighbourhoods of a
+    few seeds are much smaller than the graph."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.arange(n)
+    extra = torch.tensor([[0, n // 2], [5, n // 3]])  # chords 0-40, 5-26
+    a = torch.cat([src, extra[:, 0]])
+    b = torch.cat([(src + 1) % n, extra[:, 1]])
+    return Data(x=torch.randn(n, f, generator=g), edge_index=torch.stack([torch.cat([a, b]), torch.cat([b, a])]),
+                num_nodes=n)
 
 
 class ModelCase:
@@ -104,3 +121,68 @@ class ModelCase:
         model.embed(d.x, d.edge_index)
         after = {n: set(vars(m)) for n, m in model.named_modules()}
         assert before == after
+
+    def seed_batch_config(self) -> Any:
+        """:meth:`small_config` with graph-wise norms (PairNorm, graph LayerNorm) removed: they
+        normalise over the nodes of the (sub)graph, so a sampled subgraph cannot match them."""
+        cfg = self.small_config()
+        if cfg.encoder.norm in ("pair", "layer"):
+            cfg = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, norm=None))
+        return cfg
+
+    def test_seed_batch_matches_full_batch_on_the_seeds(self):
+        """Seed mini-batch contract (graphemb.models.base.NodeBatch): with full fan-out, the loss
+        and gradients of a sampled subgraph equal the full-graph loss restricted to the seeds.
+        Eval mode removes the stochastic parts (dropout, reparametrisation noise, batch
+        statistics) so the two passes are comparable number for number."""
+        torch.manual_seed(0)
+        model = MODELS.get(self.name).from_config(self.in_channels, self.seed_batch_config())
+        d = ring_graph(f=self.in_channels)
+        n = d.num_nodes
+        if not accepts_node_batch(model):
+            from graphemb.training.trainer import fit
+
+            with pytest.raises(ValueError, match="does not support seed mini-batches"):
+                fit(model, d, TrainConfig(epochs=1, num_neighbors=[2], progress=False))
+            return
+        g = torch.Generator().manual_seed(1)
+        pos = neg = None
+        if model.seed_kind == "edges":
+            pos = torch.tensor([[3, 61], [4, 60]])  # two graph edges (3-4, 61-60)
+            neg = torch.tensor([[3, 62], [12, 66]])
+            seeds = torch.unique(torch.cat([pos, neg], 1))
+        else:
+            seeds = torch.tensor([3, 4, 12, 62])
+        deg = global_degree(d.edge_index, n)
+        # One hop more than any model's receptive field here: GCN normalisation needs the
+        # degree of the outermost nodes it reads, which only their own in-edges give.
+        sub = sample_subgraph(to_csr(d.edge_index, n), seeds, [-1] * 5, g)
+        assert sub.n_id.numel() < n  # the batch really is a subgraph
+        local = None
+        if pos is not None:
+            local = {int(v): i for i, v in enumerate(sub.n_id[:seeds.numel()])}
+            relabel = lambda p: p.clone().apply_(lambda v: local[v])  # noqa: E731 (tiny)
+        mini = subgraph_batch(d, sub, seeds.numel(), deg,
+                              None if pos is None else relabel(pos), None if neg is None else relabel(neg))
+        full = subgraph_batch(d, type(sub)(torch.arange(n), d.edge_index, [n]), 0, deg, pos, neg)
+        full.seed_mask = torch.isin(torch.arange(n), seeds)
+
+        def loss_and_grads(batch):
+            model.eval()
+            model.zero_grad()
+            loss = step_loss(model, batch)
+            loss.total.backward()
+            return loss.total.detach(), {k: p.grad.clone() for k, p in model.named_parameters()
+                                         if p.grad is not None}
+
+        l_mini, g_mini = loss_and_grads(mini)
+        l_full, g_full = loss_and_grads(full)
+        assert torch.allclose(l_mini, l_full, rtol=1e-5, atol=1e-6), (float(l_mini), float(l_full))
+        assert g_mini.keys() == g_full.keys() and g_full
+        for k in g_full:
+            assert torch.allclose(g_mini[k], g_full[k], rtol=1e-4, atol=1e-6), k
+        if pos is not None:
+            return  # a pair loss reads only its pairs
+        # The seeds matter: the same loss over all nodes is a different number.
+        everyone = subgraph_batch(d, type(sub)(torch.arange(n), d.edge_index, [n]), n, deg, pos, neg)
+        assert not torch.allclose(step_loss(model, everyone).total.detach(), l_full)

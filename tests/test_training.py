@@ -56,12 +56,6 @@ def test_non_finite_loss_is_named():
         fit(m, _graph(), TrainConfig(epochs=2, progress=False))
 
 
-def test_neighbor_sampling_needs_backend(monkeypatch):
-    monkeypatch.setattr(trainer, "neighbor_sampling_available", lambda: False)
-    with pytest.raises(RuntimeError, match="torch-sparse"):
-        fit(_Toy(lambda w: w), _graph(), TrainConfig(epochs=1, num_neighbors=[5, 5], progress=False))
-
-
 @pytest.mark.skipif(not trainer.neighbor_sampling_available(), reason="no torch-sparse / pyg-lib")
 def test_neighbor_sampled_training_runs_the_same_model():
     run = api.train("isoc-vgae", "synthetic", task="node",

@@ -4,7 +4,12 @@ A model is composed (never subclassed from a data source): ``Model(encoder, deco
 The trainer, the evaluators, the CLI and the test template rely only on this contract:
 
 * ``forward(x, edge_index, batch=None) -> ModelOutput`` — one stochastic pass (training mode).
-* ``loss(out, x, edge_index, batch=None) -> LossOutput`` — the training objective of that pass.
+* ``loss(out, x, edge_index, batch=None, nb=None) -> LossOutput`` — the training objective of
+  that pass. ``nb`` (a :class:`NodeBatch`) is given for seed mini-batches of one large graph:
+  the loss is then the full-graph objective's estimate on the seeds (see :class:`NodeBatch`).
+  A model whose ``loss`` has no ``nb`` parameter refuses seed mini-batches with a clear error.
+* ``seed_kind`` (class attribute): ``"nodes"`` (default) or ``"edges"`` for losses over node
+  pairs; tells the sampler whether to draw seed nodes or seed edges.
 * ``embed(x, edge_index, batch=None) -> Tensor [N, d]`` — deterministic node embeddings
   (eval mode, no sampling); graph embeddings are pooled from these by ``graphemb.nn.readout``.
 * ``param_groups(lr) -> list[dict]`` — optimiser groups (IsoC-VGAE trains degree heads faster).
@@ -42,6 +47,61 @@ class ModelOutput:
 
 
 @dataclass
+class NodeBatch:
+    """What a seed mini-batch of one large graph adds to ``(x, edge_index)`` of its subgraph.
+
+    The subgraph holds the seeds and their sampled neighbourhoods; only the seeds' embeddings
+    are computed from (up to the fan-out) complete neighbourhoods, so a model's loss must:
+
+    * average its node terms over ``seed_mask`` only (:meth:`seed_mean`);
+    * take node statistics of the full graph from here, never from the subgraph: ``degree``
+      (full-graph degree, self loops excluded) and ``num_nodes`` (``N`` of the full graph);
+    * for pair losses (``seed_kind = "edges"``): score ``pos_edge_index`` against
+      ``neg_edge_index`` (local ids; their endpoints are the seeds) instead of ``edge_index``;
+    * aggregate over the sampled in-neighbours ``edge_index[0] -> edge_index[1]`` (a sampled
+      subgraph is directed towards the seeds).
+
+    Built by the trainer from the batch (:meth:`from_data`); the same object over the full
+    graph (``seed_mask`` any subset, ``degree`` = the graph's degree) gives the full-batch loss
+    restricted to those seeds, which the per-model test template compares against.
+
+    Shapes: ``seed_mask [n]`` bool, ``degree [n]`` float, ``n_id [n]`` long, pair tensors ``[2, P]``.
+    """
+
+    seed_mask: Tensor
+    degree: Tensor
+    num_nodes: int
+    n_id: Optional[Tensor] = None
+    pos_edge_index: Optional[Tensor] = None
+    neg_edge_index: Optional[Tensor] = None
+
+    @property
+    def num_seeds(self) -> int:
+        return int(self.seed_mask.sum())
+
+    def seed_mean(self, t: Tensor) -> Tensor:
+        """Mean of a per-node tensor ``[n, ...]`` over the seeds (all trailing dims averaged)."""
+        return t[self.seed_mask].mean()
+
+    @classmethod
+    def from_data(cls, data: Any) -> Optional["NodeBatch"]:
+        """The :class:`NodeBatch` of a sampled ``Data`` (``graphemb.training.sampling``), or
+        ``None`` for a full graph / a batch of graphs."""
+        if getattr(data, "seed_mask", None) is None:
+            return None
+        return cls(seed_mask=data.seed_mask, degree=data.global_degree, num_nodes=int(data.global_num_nodes),
+                   n_id=getattr(data, "n_id", None), pos_edge_index=getattr(data, "pos_edge_index", None),
+                   neg_edge_index=getattr(data, "neg_edge_index", None))
+
+
+def accepts_node_batch(model: Any) -> bool:
+    """Whether ``model.loss`` takes the ``nb`` argument of the seed mini-batch contract."""
+    import inspect
+
+    return "nb" in inspect.signature(model.loss).parameters
+
+
+@dataclass
 class LossOutput:
     """A scalar loss to back-propagate and its named parts (as floats, for logging)."""
 
@@ -53,6 +113,7 @@ class EmbeddingModel(nn.Module):
     """Base class that fixes the contract above (see module docstring)."""
 
     Config: ClassVar[type]
+    seed_kind: ClassVar[str] = "nodes"
 
     @classmethod
     def from_config(cls, in_channels: int, cfg: Any) -> "EmbeddingModel":  # pragma: no cover
@@ -61,7 +122,8 @@ class EmbeddingModel(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:  # pragma: no cover
         raise NotImplementedError
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:  # pragma: no cover
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:  # pragma: no cover
         raise NotImplementedError
 
     @torch.no_grad()

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.utils import batched_negative_sampling, negative_sampling
 
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 
 MAX_LOGSTD = 10.0
@@ -56,6 +56,14 @@ def recon_loss(decoder: nn.Module, z: Tensor, pos: Tensor, neg: Tensor) -> Tenso
     return pos_loss + neg_loss
 
 
+def batch_pairs(nb: NodeBatch, model: str):
+    """Positive and negative pairs of a seed-edge mini-batch (``seed_kind = "edges"``)."""
+    if nb.pos_edge_index is None or nb.neg_edge_index is None:
+        raise ValueError(f"{model} trains on seed edges: the mini-batch must carry pos_edge_index and "
+                         "neg_edge_index (graphemb.training.sampling.seed_batches(seed_kind='edges'))")
+    return nb.pos_edge_index, nb.neg_edge_index
+
+
 def check_config(model_cls: type, cfg: object) -> None:
     """Raise a clear error when ``cfg`` is not ``model_cls.Config`` (e.g. another model's)."""
     if not isinstance(cfg, model_cls.Config):
@@ -82,7 +90,10 @@ class GAE(EmbeddingModel):
     r"""Graph auto-encoder: ``z = encoder(x, A)[-1]``, :math:`\hat A_{ij} = \sigma(z_i^\top z_j)`.
 
     Loss: BCE on every positive edge of ``edge_index`` and as many uniformly sampled
-    negatives (per graph for a mini-batch). Embedding: ``h^L``.
+    negatives (per graph for a mini-batch). Seed mini-batches of one large graph
+    (``seed_kind = "edges"``, PyG's ``LinkNeighborLoader`` pattern): BCE on the batch's sampled
+    positive edges against its sampled negatives (``nb.pos_edge_index`` / ``nb.neg_edge_index``).
+    Embedding: ``h^L``.
 
     Args:
         encoder: a :class:`GNNEncoder` (any module returning a list of layers).
@@ -91,6 +102,7 @@ class GAE(EmbeddingModel):
     """
 
     Config: ClassVar[type] = GAEConfig
+    seed_kind: ClassVar[str] = "edges"
 
     def __init__(self, encoder: GNNEncoder, decoder: Optional[nn.Module] = None) -> None:
         super().__init__()
@@ -107,10 +119,14 @@ class GAE(EmbeddingModel):
         layers = self.encoder(x, edge_index, batch)
         return ModelOutput(z=layers[-1], layers=layers)
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        _check_edges(edge_index, "GAE")
-        neg = sample_negatives(edge_index, x.size(0), batch)
-        rec = recon_loss(self.decoder, out.z, edge_index, neg)
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        if nb is not None:
+            pos, neg = batch_pairs(nb, "GAE")
+        else:
+            _check_edges(edge_index, "GAE")
+            pos, neg = edge_index, sample_negatives(edge_index, x.size(0), batch)
+        rec = recon_loss(self.decoder, out.z, pos, neg)
         return LossOutput(total=rec, parts={"recon": float(rec.detach())})
 
 
@@ -154,6 +170,7 @@ class VGAE(EmbeddingModel):
     """
 
     Config: ClassVar[type] = VGAEConfig
+    seed_kind: ClassVar[str] = "edges"
 
     def __init__(self, encoder: GNNEncoder, latent_channels: int = 16,
                  decoder: Optional[nn.Module] = None, kl_weight: Optional[float] = None) -> None:
@@ -184,12 +201,21 @@ class VGAE(EmbeddingModel):
         logstd = logstd.clamp(max=MAX_LOGSTD)
         return -0.5 * torch.mean(torch.sum(1 + 2 * logstd - mu**2 - logstd.exp() ** 2, dim=1))
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        _check_edges(edge_index, "VGAE")
-        neg = sample_negatives(edge_index, x.size(0), batch)
-        rec = recon_loss(self.decoder, out.extras["z"], edge_index, neg)
-        kl = self.kl_loss(out.extras["mu"], out.extras["logstd"])
-        w = self.kl_weight if self.kl_weight is not None else 1.0 / max(x.size(0), 1)
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        """Seed mini-batch ``nb``: recon on the batch's pairs, KL averaged over its seeds and
+        weighted by ``1 / N`` of the full graph (the full-batch objective's per-node scale)."""
+        if nb is not None:
+            pos, neg = batch_pairs(nb, "VGAE")
+            mu, logstd = out.extras["mu"][nb.seed_mask], out.extras["logstd"][nb.seed_mask]
+            n = nb.num_nodes
+        else:
+            _check_edges(edge_index, "VGAE")
+            pos, neg = edge_index, sample_negatives(edge_index, x.size(0), batch)
+            mu, logstd, n = out.extras["mu"], out.extras["logstd"], x.size(0)
+        rec = recon_loss(self.decoder, out.extras["z"], pos, neg)
+        kl = self.kl_loss(mu, logstd)
+        w = self.kl_weight if self.kl_weight is not None else 1.0 / max(n, 1)
         total = rec + w * kl
         return LossOutput(total=total, parts={"recon": float(rec.detach()), "kl": float(kl.detach())})
 

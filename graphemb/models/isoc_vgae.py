@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, scatter
 
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
 from graphemb.models.gae import check_config
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 from graphemb.nn.mlp import MLP
@@ -43,20 +43,32 @@ MAX_LOGSTD = 10.0
 
 
 # --------------------------------------------------------------------------- pure pieces
-def neighbourhood_mean(h: Tensor, edge_index: Tensor, num_nodes: Optional[int] = None) -> Tensor:
+def neighbourhood_mean(h: Tensor, edge_index: Tensor, num_nodes: Optional[int] = None,
+                       degree: Optional[Tensor] = None) -> Tensor:
     r"""Mean of ``h`` over each node's closed neighbourhood: :math:`m_v = \frac{1}{|N(v)|+1}
-    (h_v + \sum_{u \in N(v)} h_u)`, with ``N(v) = {u : (v, u) in edge_index}``.
+    (h_v + \sum_{u \in N(v)} h_u)`, with ``N(v) = {u : (u, v) in edge_index}`` (in-neighbours;
+    for the undirected graphs of this library the same as out-neighbours).
 
     One scatter over the edge list with exactly one self-loop per node (existing self-loops
     are replaced; parallel edges count with multiplicity). Works unchanged on a mini-batch of
     graphs (a disconnected union). Memory ``O(E * d)``.
 
-    Shapes: ``h [N, d]``, ``edge_index [2, E]`` -> ``[N, d]``.
+    With ``degree`` (the full-graph degree ``|N(v)|``, for a sampled subgraph whose
+    ``edge_index`` holds a uniform sample ``S(v)`` of each seed's neighbours) it returns
+    :math:`\hat m_v = (h_v + |N(v)| \cdot \mathrm{mean}_{u \in S(v)} h_u) / (|N(v)| + 1)`,
+    an unbiased estimate of ``m_v`` (a uniform sample's mean is unbiased for the neighbour mean),
+    exact when ``S(v) = N(v)``.
+
+    Shapes: ``h [N, d]``, ``edge_index [2, E]``, ``degree [N]`` -> ``[N, d]``.
     """
     n = h.size(0) if num_nodes is None else num_nodes
     ei, _ = remove_self_loops(edge_index)
-    ei, _ = add_self_loops(ei, num_nodes=n)
-    return scatter(h[ei[1]], ei[0], dim=0, dim_size=n, reduce="mean")
+    if degree is None:
+        ei, _ = add_self_loops(ei, num_nodes=n)
+        return scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="mean")
+    sampled = scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="mean")  # 0 where nothing sampled
+    d = degree.to(h.dtype).view(-1, *([1] * (h.dim() - 1)))
+    return (h + d * sampled) / (d + 1)
 
 
 def gaussian_kl_to_unit_var(mu: Tensor, logstd: Tensor, m: Tensor, reduction: str = "mean") -> Tensor:
@@ -78,10 +90,10 @@ def gaussian_kl_to_unit_var(mu: Tensor, logstd: Tensor, m: Tensor, reduction: st
 
 
 def degree_target(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Number of neighbours of each node (entries with the node as source, self-loops
+    """Number of neighbours of each node (entries with the node as target, self-loops
     excluded; isolated nodes 0), as float ``[N]`` — the official ``adj_t.sum(0)``."""
     ei, _ = remove_self_loops(edge_index)
-    return degree(ei[0], num_nodes=num_nodes, dtype=torch.float)
+    return degree(ei[1], num_nodes=num_nodes, dtype=torch.float)
 
 
 # --------------------------------------------------------------------------- decoder
@@ -232,10 +244,14 @@ class IsoCVGAE(EmbeddingModel):
         return cls(encoder, decoder, lam_self=cfg.lam_self, lam_neighbor=cfg.lam_neighbor,
                    lam_degree=cfg.lam_degree, lr_degree=cfg.lr_degree, detach_targets=cfg.detach_targets)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
+        """Encoder over the whole (sub)graph; with a seed mini-batch ``nb`` the decoder runs on
+        the seeds only (``extras["on_seeds"]``), the only nodes the loss reads."""
         layers = self.encoder(x, edge_index, batch)
-        records = self.decoder(layers)
-        return ModelOutput(z=layers[-1], layers=layers, extras={"decoder": records})
+        on_seeds = nb is not None
+        records = self.decoder([h[nb.seed_mask] for h in layers] if on_seeds else layers)
+        return ModelOutput(z=layers[-1], layers=layers, extras={"decoder": records, "on_seeds": on_seeds})
 
     @torch.no_grad()
     def embed(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> Tensor:
@@ -247,18 +263,32 @@ class IsoCVGAE(EmbeddingModel):
         finally:
             self.train(was_training)
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        """Full batch: means over all nodes. Seed mini-batch ``nb``: means over the seeds, the
+        degree target is the full-graph degree ``nb.degree`` and the neighbourhood means are
+        the unbiased sampled estimate of :func:`neighbourhood_mean` (exact at full fan-out)."""
         n = x.size(0)
         hs = [x] + list(out.layers)
-        deg = degree_target(edge_index, n).to(x.dtype)
+        if nb is None:
+            deg = degree_target(edge_index, n).to(x.dtype)
+        else:
+            deg = nb.degree.to(x.dtype)[nb.seed_mask]
         self_l, kl_l, deg_l = [], [], []
         for rec in out.extras["decoder"]:
             target = hs[rec.level - 1]
             if self.detach_targets:
                 target = target.detach()
-            self_l.append(F.mse_loss(rec.z, target))
-            kl_l.append(gaussian_kl_to_unit_var(rec.mu, rec.logstd, neighbourhood_mean(target, edge_index, n)))
-            deg_l.append(F.mse_loss(rec.degree, deg))
+            if nb is None:
+                self_l.append(F.mse_loss(rec.z, target))
+                kl_l.append(gaussian_kl_to_unit_var(rec.mu, rec.logstd, neighbourhood_mean(target, edge_index, n)))
+                deg_l.append(F.mse_loss(rec.degree, deg))
+                continue
+            m = neighbourhood_mean(target, edge_index, n, degree=nb.degree)[nb.seed_mask]
+            sel = (lambda t: t) if out.extras.get("on_seeds") else (lambda t: t[nb.seed_mask])
+            self_l.append(F.mse_loss(sel(rec.z), target[nb.seed_mask]))
+            kl_l.append(gaussian_kl_to_unit_var(sel(rec.mu), sel(rec.logstd), m))
+            deg_l.append(F.mse_loss(sel(rec.degree), deg))
         s, k, d = (torch.stack(v).mean() for v in (self_l, kl_l, deg_l))
         total = self.lam_self * s + self.lam_neighbor * k + self.lam_degree * d
         return LossOutput(total=total, parts={"self": float(s.detach()), "neighbor": float(k.detach()),

@@ -16,6 +16,7 @@ from torch_geometric.data import Batch, Data
 
 from graphemb.config import TrainConfig
 from graphemb.models.base import EmbeddingModel
+from graphemb.training.sampling import check_seed_batches, step_loss
 from graphemb.utils.device import resolve_device
 from graphemb.utils.progress import progress
 
@@ -49,35 +50,29 @@ class TrainResult:
 
 
 def neighbor_sampling_available() -> bool:
-    """Whether PyG's NeighborLoader has a sampling backend (pyg-lib or torch-sparse)."""
-    import torch_geometric.typing as tgt
+    """Whether PyG's neighbour sampler has a backend (pyg-lib or torch-sparse); without one
+    ``train.sampler=auto`` uses graphemb's native sampler."""
+    from graphemb.training.sampling import pyg_sampling_available
 
-    return bool(getattr(tgt, "WITH_PYG_LIB", False) or getattr(tgt, "WITH_TORCH_SPARSE", False))
+    return pyg_sampling_available()
 
 
-def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator) -> Callable[[], Iterable[Data]]:
+def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator,
+                 seed_kind: str = "nodes") -> Callable[[], Iterable[Data]]:
     """Return a function yielding one epoch of batches for ``data``.
 
     * one ``Data`` and no ``cfg.num_neighbors``: the whole graph, once per epoch;
-    * one ``Data`` with ``cfg.num_neighbors``: neighbour-sampled subgraphs (``NeighborLoader``);
+    * one ``Data`` with ``cfg.num_neighbors``: sampled subgraphs around seed nodes (or seed
+      edges, ``seed_kind="edges"``), see :func:`graphemb.training.sampling.seed_batches`;
     * a sequence of graphs: shuffled ``Batch`` es of ``cfg.batch_size`` graphs.
     """
     if isinstance(data, Data):
         if not cfg.num_neighbors:
             return lambda: (data,)
-        if not neighbor_sampling_available():
-            raise RuntimeError(
-                "mini-batch training with train.num_neighbors needs a neighbour-sampling backend: "
-                "install torch-sparse (or pyg-lib) built for your torch, e.g. "
-                "`pip install torch-sparse -f https://data.pyg.org/whl/torch-<version>+cpu.html`, "
-                "or train full batch with --set train.num_neighbors=[]"
-            )
-        from torch_geometric.loader import NeighborLoader
+        from graphemb.training.sampling import seed_batches
 
-        loader = NeighborLoader(
-            data, num_neighbors=list(cfg.num_neighbors), batch_size=cfg.batch_size, shuffle=True,
-        )
-        return lambda: iter(loader)
+        return seed_batches(data, cfg.num_neighbors, cfg.batch_size, seed_kind=seed_kind,
+                            sampler=cfg.sampler, generator=generator)
     graphs = list(data)
     if not graphs:
         raise ValueError("cannot train on an empty set of graphs")
@@ -110,7 +105,9 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResul
         # PyG's Data.to() moves tensors in place: move a shallow copy once, so the caller's
         # graph stays where it was (and is not re-sent to the device every epoch).
         data = copy.copy(data).to(device)
-    epoch_batches = make_batches(data, cfg, generator)
+    if isinstance(data, Data) and cfg.num_neighbors:
+        check_seed_batches(model)
+    epoch_batches = make_batches(data, cfg, generator, seed_kind=getattr(model, "seed_kind", "nodes"))
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     result = TrainResult()
@@ -126,8 +123,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResul
             batch = batch.to(device)
             b = getattr(batch, "batch", None) if isinstance(batch, Batch) else None
             optimizer.zero_grad(set_to_none=True)
-            out = model(batch.x, batch.edge_index, b)
-            loss = model.loss(out, batch.x, batch.edge_index, b)
+            loss = step_loss(model, batch, b)
             if not torch.isfinite(loss.total):
                 raise FloatingPointError(
                     f"training loss became {loss.total.item()} at epoch {epoch}; "
