@@ -108,8 +108,10 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
     """Frozen embeddings and their ids for the run's task."""
     device = config.train.device
     if config.task.name == "graph":
+        # the training mini-batch size: a norm over the whole mini-batch (the paper preset's
+        # PairNorm) then sees batches like those it trained on; per-graph norms do not care
         emb = embed_graphs(model, train_input, device=device, pool=config.task.graph_pool,
-                           readout=config.task.graph_readout)
+                           readout=config.task.graph_readout, batch_size=config.train.batch_size or 256)
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
