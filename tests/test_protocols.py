@@ -63,3 +63,77 @@ def test_encoder_with_batch_scope_pair_norm_mixes_graphs_of_a_batch():
     assert not torch.allclose(hb[:3], enc(g1.x, g1.edge_index)[0], atol=1e-3)
     with pytest.raises(ValueError, match="pair_norm_mode"):
         GNNEncoder(4, EncoderConfig(norm="pair", pair_norm_mode="scs"))
+
+
+# --------------------------------------------------------------------------- degree features after the split
+def _star_plus_path_dataset():
+    """Node 0 is a hub of degree 6; the rest is a path, so removing edges changes degrees."""
+    from graphemb.data.features import default_features
+    from graphemb.data.registry import GraphDataset
+
+    edges = [(0, i) for i in range(1, 7)] + [(i, i + 1) for i in range(1, 12)]
+    e = torch.tensor(edges).t()
+    ei = torch.cat([e, e.flip(0)], 1)
+    n = 13
+    x, note = default_features(ei, n, "degree")
+    d = Data(x=x, edge_index=ei, num_nodes=n, y=torch.zeros(n, dtype=torch.long), node_id=torch.arange(n))
+    return GraphDataset(name="toy", level="node", data=d, num_features=x.size(1), num_classes=1, feature_note=note)
+
+
+def test_link_degree_features_come_from_the_training_graph():
+    from graphemb import api
+    from graphemb.config import build_run_config
+    from graphemb.data.features import node_degree
+
+    ds = _star_plus_path_dataset()
+    cfg = build_run_config("gae", dataset="toy", task="link",
+                           values={"task": {"link_val_ratio": 0.2, "link_test_ratio": 0.2}, "train": {"seed": 1}})
+    train_input, split = api.prepare_training_input(cfg, ds)
+    deg_train = node_degree(train_input.edge_index, 13)
+    deg_full = node_degree(ds.data.edge_index, 13)
+    assert not torch.equal(deg_train, deg_full)  # the split removed edges
+    # one-hot of the training degree, buckets from the training graph's maximum degree
+    assert train_input.x.shape == (13, int(deg_train.max()) + 1)
+    assert torch.equal(train_input.x.argmax(1), deg_train)
+    assert torch.equal(split.train_data.x, train_input.x)
+    # the loaded dataset is untouched (node tasks keep full-graph features)
+    assert torch.equal(ds.data.x.argmax(1), deg_full)
+    # real features are left alone
+    ds.feature_note = "bag-of-words"
+    assert torch.equal(api.prepare_training_input(cfg, ds)[0].x, ds.data.x)
+
+
+def test_link_training_sees_training_degree_features(monkeypatch):
+    """The encoder is built for, trained on and embeds the training-graph features."""
+    from graphemb import api
+    from graphemb.data.features import node_degree
+
+    seen = []
+
+    real_fit = api.fit
+
+    def spy(model, data, cfg, *a, **k):
+        seen.append(data.x.clone())
+        return real_fit(model, data, cfg, *a, **k)
+
+    monkeypatch.setattr(api, "fit", spy)
+    ds = _star_plus_path_dataset()
+    run = api.train("gae", ds, task="link", seed=1,
+                    values={"task": {"link_val_ratio": 0.2, "link_test_ratio": 0.2}, "train": {"epochs": 2}})
+    deg_train = node_degree(run.split.train_data.edge_index, 13)
+    assert torch.equal(seen[0].argmax(1), deg_train)
+    assert run.model.encoder.in_channels == int(deg_train.max()) + 1
+
+
+# --------------------------------------------------------------------------- evaluate == reproduce
+def test_evaluate_saved_link_run_gives_reproduces_number(tmp_path):
+    """`graphemb evaluate RUN --protocol mlp` == what `reproduce` gave for that seed, exactly."""
+    from graphemb import api
+
+    sets = ["train.epochs=3", "model.encoder.hidden_channels=8", "model.encoder.out_channels=4",
+            "data.options={num_nodes: 60, feature_dim: 5, p_in: 0.3}"]
+    rep = api.reproduce("gae", "synthetic", task="link", seeds=1, first_seed=2, protocol="mlp", overrides=sets)
+    api.train("gae", "synthetic", task="link", seed=2, out=tmp_path / "r", overrides=sets)
+    rec = api.evaluate(tmp_path / "r", protocol="mlp")
+    assert rec["values"] == rep["values"]
+    assert rec["ap"]["values"] == rep["ap"]["values"]
