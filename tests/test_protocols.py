@@ -137,3 +137,25 @@ def test_evaluate_saved_link_run_gives_reproduces_number(tmp_path):
     rec = api.evaluate(tmp_path / "r", protocol="mlp")
     assert rec["values"] == rep["values"]
     assert rec["ap"]["values"] == rep["ap"]["values"]
+
+
+# --------------------------------------------------------------------------- graph folds
+def test_drawn_folds_test_every_graph_once_and_fixed_folds_report_the_rest():
+    import numpy as np
+
+    from graphemb.evaluation.graph import cv_splits, svm_protocol
+
+    y = np.array([0] * 13 + [1] * 10)
+    for seed in (0, 1):
+        tested = np.concatenate([te for _, te in cv_splits(y, seed)])
+        assert sorted(tested.tolist()) == list(range(23))  # each graph exactly once per repeat
+    # GIN-style fixed folds: floor(23 / 10) = 2 test graphs per fold, graphs 20..22 never tested
+    perm = np.arange(23)
+    fixed = [(np.setdiff1d(perm, perm[2 * k:2 * k + 2]), perm[2 * k:2 * k + 2]) for k in range(10)]
+    assert len(cv_splits(y, 0, fixed)) == 10
+    x = torch.randn(23, 3, generator=torch.Generator().manual_seed(0))
+    assert svm_protocol(x, y, folds=fixed, Cs=(1.0,), inner_cv=2).extra["num_untested"] == 3.0
+    assert svm_protocol(x, y, Cs=(1.0,), inner_cv=2, n_splits=5).extra["num_untested"] == 0.0
+    dup = fixed[:9] + [(np.arange(2, 23), np.array([0, 1]))]
+    with pytest.raises(ValueError, match="more than once"):
+        cv_splits(y, 0, dup)
