@@ -159,3 +159,56 @@ def test_drawn_folds_test_every_graph_once_and_fixed_folds_report_the_rest():
     dup = fixed[:9] + [(np.arange(2, 23), np.array([0, 1]))]
     with pytest.raises(ValueError, match="more than once"):
         cv_splits(y, 0, dup)
+
+
+# --------------------------------------------------------------------------- results from records only
+def _run_results():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "run_results.py"
+    spec = importlib.util.spec_from_file_location("run_results", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_md_is_exactly_what_the_stored_records_give():
+    """No hand-typed number: RESULTS.md regenerates identically from records + references.yaml."""
+    rr = _run_results()
+    assert rr.report() == (rr.HERE / "RESULTS.md").read_text(), \
+        "experiments/RESULTS.md is stale or hand-edited; run `python experiments/run_results.py --report-only`"
+    assert rr.check() == 0
+
+
+def test_references_are_shown_per_model_and_protocol():
+    rr = _run_results()
+    refs = [
+        {"model": "isoc-vgae", "dataset": "Cora", "task": "link", "protocol": "mlp", "metric": "auc", "value": 93.1,
+         "std": None, "source": "official"},
+        {"model": "vgae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "ap", "value": 92.6,
+         "std": 0.01, "source": "K&W"},
+        {"model": "vgae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "auc", "value": 91.4,
+         "std": 0.01, "source": "K&W"},
+        {"model": "graphmae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "auc", "value": 50.0,
+         "std": None, "source": "GM"},
+    ]
+    # a VGAE row never shows IsoC-VGAE's reference, and vice versa
+    assert rr.references_for(refs, "vgae", "Cora", "link", "mlp", same_model=True) == ""
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "mlp", same_model=True) == "AUC 93.1 (official)"
+    assert rr.references_for(refs, "vgae", "Cora", "link", "dot", same_model=True) == "AUC 91.4 ± 0.01 / AP 92.6 ± 0.01 (K&W)"
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "dot", same_model=True) == ""
+    # other methods: named, never one of our models
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "dot", same_model=False) == "graphmae: AUC 50.0 (GM)"
+    # the repository's file parses and every entry has a source
+    assert all(e["source"] for e in rr.load_references())
+
+
+def test_a_record_whose_config_changed_is_shown_stale():
+    rr = _run_results()
+    row = ("isoc-vgae", "paper", "MUTAG", "graph")
+    cfg = rr.current_config(*row)
+    assert rr.staleness(row, {"config": cfg}) == ""
+    old = {**cfg, "model": {**cfg["model"], "encoder": {**cfg["model"]["encoder"], "pair_norm_mode": "pn"}}}
+    assert "config differs" in rr.staleness(row, {"config": old})
+    assert rr.staleness(row, {"stale": "old PairNorm"}) == "old PairNorm"
