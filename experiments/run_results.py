@@ -257,7 +257,8 @@ def report() -> str:
         out.append(f"- Reference ({e['dataset']}): {e['value']} {unit}: {e['source']}.")
     if cost:
         out.append("")
-    for sub, title in (("mag", "Multimodal attributed graphs"), ("matching", "Data-to-text matching")):
+    for sub, title in (("scale", "Large graphs"), ("mag", "Multimodal attributed graphs"),
+                       ("matching", "Data-to-text matching")):
         f = HERE / sub / "RESULTS.md"
         if f.is_file():
             body = f.read_text().strip().splitlines()

@@ -21,7 +21,7 @@ from graphemb.config import RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
-from graphemb.training.inference import embed_graphs, embed_nodes
+from graphemb.training.inference import embed_graphs, embed_nodes_for
 from graphemb.training.trainer import TrainResult, fit
 from graphemb.utils.seed import set_seed
 
@@ -122,7 +122,7 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
-    emb = embed_nodes(model, train_input, device=device)
+    emb = embed_nodes_for(model, train_input, config.train)
     ids = getattr(dataset.data, "node_id", None)
     if ids is None:
         ids = torch.arange(emb.size(0))
@@ -272,7 +272,7 @@ def fit_embeddings(
     set_seed(seed, config.train.deterministic)
     net = MODELS.get(model).from_config(data.x.size(1), config.model)
     fit(net, data, config.train)
-    return embed_nodes(net, data, device=device)
+    return embed_nodes_for(net, data, config.train)
 
 
 # ----------------------------------------------------------------------------- evaluation

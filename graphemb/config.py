@@ -60,6 +60,9 @@ class TrainConfig:
             (seed edges for pair-loss models such as GAE/VGAE) per batch.
         sampler: neighbour sampler: ``auto`` (PyG's when pyg-lib/torch-sparse are installed,
             else native), ``native`` (vectorised torch, no compiled extension) or ``pyg``.
+        inference_chunk_size: node embeddings after training layer by layer over chunks of
+            this many nodes (memory ``O(N d)``); ``None`` (default) = chunks of 65536 when
+            ``num_neighbors`` is set, else one full-batch pass; ``0`` = always full batch.
         patience: early stopping on the training loss (epochs without improvement by more than
             ``min_delta``); 0 disables it. The best-loss weights are restored.
         min_delta: minimal improvement of the training loss.
@@ -76,6 +79,7 @@ class TrainConfig:
     batch_size: int = 64
     num_neighbors: List[int] = field(default_factory=list)
     sampler: Literal["auto", "native", "pyg"] = "auto"
+    inference_chunk_size: Optional[int] = None
     patience: int = 0
     min_delta: float = 0.0
     grad_clip: Optional[float] = None

@@ -186,3 +186,19 @@ class ModelCase:
         # The seeds matter: the same loss over all nodes is a different number.
         everyone = subgraph_batch(d, type(sub)(torch.arange(n), d.edge_index, [n]), n, deg, pos, neg)
         assert not torch.allclose(step_loss(model, everyone).total.detach(), l_full)
+
+    def test_layerwise_inference_matches_full_batch_embedding(self):
+        """Chunked layer-wise embedding (graphemb.training.inference) gives the numbers of
+        ``model.embed`` on the whole graph."""
+        from graphemb.training.inference import embed_nodes_layerwise
+
+        torch.manual_seed(0)
+        model = MODELS.get(self.name).from_config(self.in_channels, self.seed_batch_config())
+        d = ring_graph(f=self.in_channels)
+        model.train()
+        for _ in range(2):  # move BatchNorm running stats away from their init
+            model.loss(model(d.x, d.edge_index), d.x, d.edge_index).total.backward()
+        full = model.embed(d.x, d.edge_index)
+        chunked = embed_nodes_layerwise(model, d, chunk_size=7)
+        assert chunked.shape == full.shape
+        assert torch.allclose(chunked, full, rtol=1e-4, atol=1e-5), float((chunked - full).abs().max())

@@ -188,3 +188,31 @@ def test_a_model_without_the_contract_is_refused():
 
     with pytest.raises(ValueError, match="does not support seed mini-batches"):
         fit(Old(), make_sbm(num_nodes=20, feature_dim=2), TrainConfig(epochs=1, num_neighbors=[2], progress=False))
+
+
+@pytest.mark.parametrize("conv", ["sage", "gat", "gcn"])
+def test_layerwise_inference_is_exact_for_every_conv(conv):
+    from graphemb.models import GAEConfig
+    from graphemb.training.inference import embed_nodes_layerwise
+
+    d = make_sbm(num_nodes=120, avg_degree=5, feature_dim=6, seed=3)
+    torch.manual_seed(0)
+    model = MODELS.get("gae").from_config(6, GAEConfig(encoder=EncoderConfig(
+        conv=conv, hidden_channels=8, num_layers=3, heads=2 if conv == "gat" else 1, norm="batch")))
+    model.train()
+    model.loss(model(d.x, d.edge_index), d.x, d.edge_index).total.backward()  # BN running stats move
+    full = model.embed(d.x, d.edge_index)
+    assert torch.allclose(embed_nodes_layerwise(model, d, chunk_size=13), full, rtol=1e-4, atol=1e-5)
+
+
+def test_training_with_sampling_embeds_layer_by_layer(monkeypatch):
+    from graphemb.training import inference
+
+    calls = []
+    real = inference.embed_nodes_layerwise
+    monkeypatch.setattr(inference, "embed_nodes_layerwise",
+                        lambda *a, **k: calls.append(k["chunk_size"]) or real(*a, **k))
+    api.train("gae", "synthetic", task="node", overrides=TINY + [
+        "train.num_neighbors=[3]", "train.batch_size=32", "train.inference_chunk_size=25",
+        "data.options={num_nodes: 60, feature_dim: 6}"])
+    assert calls == [25]

@@ -135,6 +135,12 @@ class EmbeddingModel(nn.Module):
         finally:
             self.train(was_training)
 
+    def inference_stages(self) -> List[Any]:
+        """Message-passing stages whose composition is :meth:`embed` in eval mode, for
+        layer-wise inference over node chunks (``graphemb.training.inference``). Default: the
+        encoder's (``embed = h^L``); override when the embedding adds layers (VGAE's mu head)."""
+        return self.encoder.stages()
+
     def param_groups(self, lr: float) -> List[Dict[str, Any]]:
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 

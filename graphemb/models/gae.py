@@ -195,6 +195,12 @@ class VGAE(EmbeddingModel):
         z = mu + torch.randn_like(mu) * logstd.exp() if self.training else mu
         return ModelOutput(z=z, layers=layers, extras={"z": z, "mu": mu, "logstd": logstd})
 
+    def inference_stages(self):
+        """Encoder stages plus the ``mu`` head (the embedding in eval mode)."""
+        from graphemb.nn.encoders import Stage
+
+        return self.encoder.stages() + [Stage(self.conv_mu, lambda h: h)]
+
     @staticmethod
     def kl_loss(mu: Tensor, logstd: Tensor) -> Tensor:
         """Mean over nodes of the sum over dims of ``KL(N(mu, sigma^2) || N(0, 1))``."""

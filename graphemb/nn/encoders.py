@@ -6,7 +6,7 @@ return the whole list rather than only ``h^L``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -94,6 +94,15 @@ class EncoderConfig:
                     raise ValueError(f"gat width {w} is not divisible by heads={self.heads}; "
                                      "change hidden_channels/out_channels or heads")
         resolve_act(self.act)
+
+
+@dataclass
+class Stage:
+    """One message-passing layer for chunked inference: ``post(conv(h, edge_index))``; ``post``
+    acts on each node alone (eval-mode norm, activation)."""
+
+    conv: nn.Module
+    post: Callable[[Tensor], Tensor]
 
 
 def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Module:
@@ -192,6 +201,21 @@ class GNNEncoder(nn.Module):
                 h = act(h)
                 h = F.dropout(h, self.cfg.dropout, training=self.training)
             out.append(h)
+        return out
+
+    def stages(self) -> List["Stage"]:
+        """The encoder as a list of message-passing stages (for layer-wise inference, see
+        :func:`graphemb.training.inference.embed_nodes_layerwise`): stage ``l`` computes
+        ``post_l(conv_l(h^{l-1}))`` with ``post_l`` a per-node function in eval mode."""
+        out: List[Stage] = []
+        for conv, norm, act, post, nb in zip(self.convs, self.norms, self.acts, self._post, self._norm_batch):
+            if post and nb:
+                raise ValueError(f"norm={self.cfg.norm!r} normalises over the whole graph; layer-wise "
+                                 "inference needs a per-node norm (None or 'batch')")
+
+            def after(h: Tensor, norm=norm, act=act, post=post) -> Tensor:
+                return act(norm(h)) if post else h
+            out.append(Stage(conv, after))
         return out
 
     def __repr__(self) -> str:

@@ -1,7 +1,8 @@
-"""Frozen embeddings from a trained model: nodes of one graph, or pooled graphs of a set."""
+"""Frozen embeddings from a trained model: nodes of one graph (full batch, or layer by layer
+over node chunks for graphs too large for one pass), or pooled graphs of a set."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -50,3 +51,90 @@ def embed_graphs(
         out.append(graph_readout(layers, batch.batch, pool=pool, mode=readout if len(layers) > 1 else "last",
                                  num_graphs=batch.num_graphs).cpu())
     return torch.cat(out, 0)
+
+
+def _gcn_stage(conv, h: Tensor, csr, deg_hat: Tensor, chunk: int, dev: torch.device) -> Tensor:
+    """GCNConv over all nodes with the full graph's normalisation ``1/sqrt(d_u d_v)`` (self loop
+    included), chunk by chunk: ``out_v = sum_u w_uv (W h_u) + w_vv (W h_v) + b``."""
+    if not (conv.normalize and conv.add_self_loops and not conv.improved):
+        raise ValueError("layer-wise inference supports GCNConv with its default normalisation only")
+    n = h.size(0)
+    hw = torch.cat([conv.lin(h[s:s + chunk].to(dev)).cpu() for s in range(0, n, chunk)], 0)
+    out = torch.empty_like(hw)
+    isd = deg_hat.rsqrt()
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        lo, hi = int(csr.rowptr[s]), int(csr.rowptr[e])
+        src = csr.col[lo:hi]
+        tgt = torch.repeat_interleave(torch.arange(e - s), csr.rowptr[s + 1:e + 1] - csr.rowptr[s:e])
+        w = (isd[src] * isd[s + tgt]).to(dev).unsqueeze(-1)
+        agg = torch.zeros(e - s, hw.size(1), device=dev, dtype=hw.dtype)
+        agg.index_add_(0, tgt.to(dev), w * hw[src].to(dev))
+        agg += hw[s:e].to(dev) * (isd[s:e] ** 2).to(dev).unsqueeze(-1)
+        if conv.bias is not None:
+            agg += conv.bias
+        out[s:e] = agg.cpu()
+    return out
+
+
+def _local_stage(conv, h: Tensor, csr, chunk: int, dev: torch.device) -> Tensor:
+    """Any conv that only aggregates over in-neighbours (SAGE, GIN, GAT): run it on the
+    bipartite neighbourhood of each chunk (chunk nodes + their in-neighbours, the chunk's
+    in-edges only) and keep the chunk's rows."""
+    n = h.size(0)
+    outs: List[Tensor] = []
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        lo, hi = int(csr.rowptr[s]), int(csr.rowptr[e])
+        src = csr.col[lo:hi]
+        tgt = torch.repeat_interleave(torch.arange(s, e), csr.rowptr[s + 1:e + 1] - csr.rowptr[s:e])
+        nodes = torch.unique(torch.cat([torch.arange(s, e), src]))
+        ei = torch.stack([torch.searchsorted(nodes, src), torch.searchsorted(nodes, tgt)])
+        res = conv(h[nodes].to(dev), ei.to(dev))
+        outs.append(res[torch.searchsorted(nodes, torch.arange(s, e)).to(dev)].cpu())
+    return torch.cat(outs, 0)
+
+
+@torch.no_grad()
+def embed_nodes_layerwise(model: EmbeddingModel, data: Data, device: str | torch.device = "cpu",
+                          chunk_size: int = 65536) -> Tensor:
+    """Node embeddings ``[N, d]`` of one graph layer by layer over chunks of ``chunk_size``
+    nodes, each with its full neighbourhood (PyG ``BasicGNN.inference``): memory ``O(N d)``
+    (one layer at a time, on CPU) plus one chunk's edges on ``device``, instead of the
+    ``O(E d L)`` activations of a full-batch pass. The same numbers as :func:`embed_nodes`.
+
+    Uses ``model.inference_stages()`` (default: the encoder's stages; a model whose embedding
+    adds layers on top of the encoder, e.g. VGAE's ``mu`` head, lists them too).
+    """
+    from graphemb.training.sampling import to_csr
+
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    from torch_geometric.nn import GCNConv
+    from torch_geometric.utils import remove_self_loops
+
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    n = int(data.num_nodes)
+    ei, _ = remove_self_loops(data.edge_index)
+    csr = to_csr(ei, n)
+    deg_hat = csr.degree().to(torch.float) + 1
+    h = data.x.float().cpu()
+    for stage in model.inference_stages():
+        if isinstance(stage.conv, GCNConv):
+            h = _gcn_stage(stage.conv, h, csr, deg_hat, chunk_size, dev)
+        else:
+            h = _local_stage(stage.conv, h, csr, chunk_size, dev)
+        h = torch.cat([stage.post(h[s:s + chunk_size].to(dev)).cpu() for s in range(0, n, chunk_size)], 0)
+    return h
+
+
+def embed_nodes_for(model: EmbeddingModel, data: Data, train_cfg) -> Tensor:
+    """Node embeddings as ``train_cfg`` asks (``inference_chunk_size``, see ``TrainConfig``)."""
+    chunk_size = train_cfg.inference_chunk_size
+    if chunk_size is None:
+        chunk_size = 65536 if train_cfg.num_neighbors else 0
+    device = train_cfg.device
+    if chunk_size:
+        return embed_nodes_layerwise(model, data, device=device, chunk_size=chunk_size)
+    return embed_nodes(model, data, device=device)
