@@ -140,14 +140,15 @@ def train(
 
     Args:
         model: registered model name (``isoc-vgae``, ``vgae``, ``gae``).
-        dataset: a dataset name, or an already loaded dataset object (``GraphDataset``).
+        dataset: a dataset name, a loaded ``GraphDataset``, or your own graph: a PyG ``Data``
+            (node level; featureless graphs get one-hot degree features) or a list of ``Data``
+            (graph level). The returned :class:`Run` holds the trained ``model`` too.
         task: ``node`` | ``link`` | ``graph`` (default: ``graph`` for sets of graphs, else ``node``).
         preset: ``default`` | ``paper``.
         config_file / overrides / values: see :func:`graphemb.config.build_run_config`.
         seed / device: shorthands for ``train.seed`` / ``train.device``.
         out: run directory; nothing is written when ``None``.
     """
-    loaded = None if dataset is None or isinstance(dataset, str) else dataset
     sets: List[str] = []
     if seed is not None:
         sets.append(f"train.seed={seed}")
@@ -179,6 +180,10 @@ def _task_given(task, config_file, overrides, values) -> bool:
 def _resolve(model, dataset, *, task, preset, config_file, overrides, values, data_root):
     """Resolve the config and load the dataset; with no task named anywhere, the task is the
     dataset's natural one (``graph`` for sets of graphs, else ``node``) and its preset level applies."""
+    if isinstance(dataset, Data) or isinstance(dataset, (list, tuple)):
+        from graphemb.data.convert import as_dataset
+
+        dataset = as_dataset(dataset)  # a user's own graph(s)
     loaded = None if dataset is None or isinstance(dataset, str) else dataset
     ds_name = dataset if isinstance(dataset, str) else (loaded.name if loaded is not None else None)
     kwargs = dict(dataset=ds_name, preset=preset, config_file=config_file, overrides=list(overrides), values=values)
