@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphemb.config import RunConfig, build_run_config, to_dict
+from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
@@ -68,10 +68,11 @@ def load_data(config: RunConfig, root: Optional[str] = None):
 
 
 def _check_task(task: str, dataset) -> None:
+    """A task that does not fit the data is a configuration error (CLI exit code 2)."""
     if task in ("node", "link") and dataset.level != "node":
-        raise ValueError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
+        raise ConfigError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
     if task == "graph" and dataset.level != "graph":
-        raise ValueError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
+        raise ConfigError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
 
 
 def _validate(dataset) -> None:
@@ -305,10 +306,10 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
     trained = config.task.name
     task = task or trained
     if task == "link" and trained != "link":
-        raise ValueError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
+        raise ConfigError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
                          "encoder trained on training edges only: train with --task link")
     if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
-        raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
+        raise ConfigError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
     key = protocol_key(task, protocol or config.task.protocol)
     seed = config.train.seed if seed is None else seed
     inputs = _eval_inputs(task, embeddings, dataset, split, options)
