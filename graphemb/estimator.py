@@ -220,6 +220,7 @@ class Embedder(BaseEstimator):
         """Write a run directory (config, checkpoint, embeddings, metrics + ``estimator.json``)."""
         from graphemb.api import _train_summary
         from graphemb.training import rundir
+        from graphemb.utils.io import atomic_write
 
         self._check_fitted()
         d = rundir.prepare_run_dir(path)
@@ -236,7 +237,8 @@ class Embedder(BaseEstimator):
             metrics["train"] = _train_summary(self.train_result_)
         rundir.save_metrics(d, metrics)
         if self.labels_ is not None:
-            np.save(d / "labels.npy", np.asarray(self.labels_))
+            with atomic_write(d / "labels.npy") as f:
+                np.save(f, np.asarray(self.labels_))
         state = {
             "params": self.get_params(),
             "n_features_in": self.n_features_in_,
@@ -244,7 +246,7 @@ class Embedder(BaseEstimator):
             # non-integer node ids (strings, tuples) live here; embeddings.npz then holds 0..N-1
             "ids": None if int_ids else [i if isinstance(i, (str, int, float)) else list(i) for i in self.ids_],
         }
-        with open(d / _ESTIMATOR_FILE, "w") as f:
+        with atomic_write(d / _ESTIMATOR_FILE, "w") as f:
             json.dump(state, f, indent=2, default=str)
         return d
 
