@@ -120,6 +120,25 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from graphemb import viz
+
+    run_dir = _run_dir(args.run_dir)
+    kwargs = {"method": args.method, "data_root": args.data_root} if args.kind == "embedding" else {}
+    path = viz.save(viz.plot(run_dir, args.kind, **kwargs), args.out)
+    result(args, f"wrote {path}", {"out": str(path), "kind": args.kind, "run_dir": str(run_dir)})
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from graphemb import viz
+
+    runs = [_run_dir(r) for r in args.runs]
+    path = viz.write_report(runs, args.out, title=args.title, data_root=args.data_root)
+    result(args, f"wrote {path} ({len(runs)} run(s))", {"out": str(path), "runs": [str(r) for r in runs]})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from graphemb import __version__
 
@@ -170,6 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="a run's model, dataset, task, config, versions and metrics")
     p.add_argument("run_dir", help="a run directory written by `graphemb train`")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plot", help="draw a run: loss curve, 2-D embedding map or probe results (needs [viz])")
+    p.add_argument("run_dir", help="a run directory written by `graphemb train`")
+    p.add_argument("--kind", choices=("loss", "embedding", "probe"), default="loss",
+                   help="loss: losses per epoch; embedding: UMAP/t-SNE map coloured by label; probe: evaluation results")
+    p.add_argument("--out", required=True, help="image file, .png or .svg")
+    p.add_argument("--method", choices=("auto", "umap", "tsne", "pca"), default="auto",
+                   help="embedding map: auto = UMAP when umap-learn is installed, else t-SNE")
+    p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of several runs (needs [viz])")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--title", default="graphemb report", help="page title")
+    p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
+    p.set_defaults(func=cmd_report)
 
     for mod in ("graphemb.multimodal.cli", "graphemb.matching.cli"):
         try:
