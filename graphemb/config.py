@@ -63,6 +63,9 @@ class TrainConfig:
         inference_chunk_size: node embeddings after training layer by layer over chunks of
             this many nodes (memory ``O(N d)``); ``None`` (default) = chunks of 65536 when
             ``num_neighbors`` is set, else one full-batch pass; ``0`` = always full batch.
+        precision: ``fp32`` (default) or ``bf16`` (``torch.autocast`` on CPU and CUDA; weights,
+            gradients and optimiser state stay fp32), see ``graphemb.training.precision``.
+        compile: run the model's forward through ``torch.compile`` (default ``False``).
         patience: early stopping on the training loss (epochs without improvement by more than
             ``min_delta``); 0 disables it. The best-loss weights are restored.
         min_delta: minimal improvement of the training loss.
@@ -80,6 +83,8 @@ class TrainConfig:
     num_neighbors: List[int] = field(default_factory=list)
     sampler: Literal["auto", "native", "pyg"] = "auto"
     inference_chunk_size: Optional[int] = None
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
     patience: int = 0
     min_delta: float = 0.0
     grad_clip: Optional[float] = None

@@ -53,12 +53,13 @@ def step_loss(model, batch: Data, graph_batch: Optional[Tensor] = None):
     from graphemb.models.base import NodeBatch
 
     nb = NodeBatch.from_data(batch)
+    plain = getattr(model, "_orig_mod", model)  # torch.compile's wrapper hides the signature
     if nb is None:
         out = model(batch.x, batch.edge_index, graph_batch)
-        return model.loss(out, batch.x, batch.edge_index, graph_batch)
-    fwd = {"nb": nb} if "nb" in inspect.signature(model.forward).parameters else {}
+        return plain.loss(out, batch.x, batch.edge_index, graph_batch)
+    fwd = {"nb": nb} if "nb" in inspect.signature(plain.forward).parameters else {}
     out = model(batch.x, batch.edge_index, graph_batch, **fwd)
-    return model.loss(out, batch.x, batch.edge_index, graph_batch, nb=nb)
+    return plain.loss(out, batch.x, batch.edge_index, graph_batch, nb=nb)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from torch_geometric.data import Batch, Data
 
 from graphemb.config import TrainConfig
 from graphemb.models.base import EmbeddingModel
+from graphemb.training.precision import autocast_context, compiled
 from graphemb.training.sampling import check_seed_batches, step_loss
 from graphemb.utils.device import resolve_device
 from graphemb.utils.progress import progress
@@ -109,6 +110,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResul
         check_seed_batches(model)
     epoch_batches = make_batches(data, cfg, generator, seed_kind=getattr(model, "seed_kind", "nodes"))
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    runner = compiled(model, cfg.compile)
 
     result = TrainResult()
     best_state = None
@@ -123,7 +125,8 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig) -> TrainResul
             batch = batch.to(device)
             b = getattr(batch, "batch", None) if isinstance(batch, Batch) else None
             optimizer.zero_grad(set_to_none=True)
-            loss = step_loss(model, batch, b)
+            with autocast_context(cfg.precision, device):
+                loss = step_loss(runner, batch, b)
             if not torch.isfinite(loss.total):
                 raise FloatingPointError(
                     f"training loss became {loss.total.item()} at epoch {epoch}; "
