@@ -39,6 +39,14 @@ def _old_run(out: Path) -> dict:
     return _snapshot(out)
 
 
+def _fake_run(out: Path) -> dict:
+    """An existing run directory (its content does not matter to a new run); returns its snapshot."""
+    out.mkdir(parents=True)
+    for name in ("config.yaml", "metrics.json", "checkpoint.pt", "embeddings.npz"):
+        (out / name).write_bytes(f"old {name}".encode())
+    return _snapshot(out)
+
+
 def _no_leftovers(out: Path) -> None:
     assert not rundir.partial_dir(out).exists()
     assert not out.with_name(out.name + ".lock").exists()
@@ -50,7 +58,7 @@ def _no_leftovers(out: Path) -> None:
 
 def test_non_empty_out_is_refused_without_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
-    before = _old_run(out)
+    before = _fake_run(out)
     with pytest.raises(rundir.RunDirExists, match="not empty.*--overwrite"):
         api.train("gae", "synthetic", task="node", out=out, overrides=TINY)
     capsys.readouterr()
@@ -89,7 +97,7 @@ def test_invalid_config_writes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("checkpoint_every", [0, 1])
 def test_failed_run_leaves_the_existing_run_untouched(tmp_path, monkeypatch, checkpoint_every):
     out = tmp_path / "run"
-    before = _old_run(out)
+    before = _fake_run(out)
     # invalid for this dataset (a node dataset has no graph task): fails after the lock is taken
     with pytest.raises(ValueError, match="set of graphs"):
         api.train("gae", "synthetic", task="graph", out=out, overrides=TINY, overwrite=True)
@@ -112,10 +120,11 @@ def test_failed_run_leaves_the_existing_run_untouched(tmp_path, monkeypatch, che
         assert not partial.exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# SIGINT's in-process path is also covered by the resume tests; its subprocess run is slow-only
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM])
 def test_signal_keeps_the_existing_run_and_the_partial_one(tmp_path, sig):
     out = tmp_path / "run"
-    before = _old_run(out)
+    before = _fake_run(out)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", GRAPHEMB_PROGRESS="0")
     cmd = [sys.executable, "-c", "import sys; from graphemb.cli.main import main; sys.exit(main())",
            "train", "gae", "--dataset", "synthetic", "--out", str(out), "--overwrite", "--no-progress",

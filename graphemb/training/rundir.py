@@ -23,8 +23,8 @@ How a run is written (:class:`RunWriter`), so that runs are never mixed or lost:
   ``graphemb train --resume RUN_DIR.partial`` continues it. ``resume.pt`` is removed from the
   finished run. A new run (not ``--resume``) discards a stale ``RUN_DIR.partial`` with a warning.
 
-Every file is written under a per-process temporary name in its final folder and renamed, so an
-interrupted write never leaves a truncated file behind.
+Every file is written under a per-process temporary name in its final folder and renamed
+(:func:`graphemb.utils.io.atomic_write`), so an interrupted write never leaves a truncated file.
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -50,6 +49,7 @@ import yaml
 
 from graphemb import __version__
 from graphemb.config import RunConfig, run_config_from_dict
+from graphemb.utils.io import atomic_write, load_npz, read_json
 
 PathLike = Union[str, Path]
 
@@ -85,34 +85,10 @@ class RunInterrupted(KeyboardInterrupt):
 
 # ----------------------------------------------------------------------------- atomic files
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-def write_atomic(path: PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Call ``write(fileobj)`` on a per-process temporary file beside ``path``, then rename it.
-
-    The temporary name is unique (``tempfile``), so two processes never share it; on any error
-    it is removed and ``path`` keeps its old content.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
 
 def _torch_save_atomic(obj: Any, path: Path) -> None:
-    write_atomic(path, lambda f: torch.save(obj, f))
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 # ----------------------------------------------------------------------------- locking
@@ -203,14 +179,14 @@ class RunLock:
 
 
 @contextlib.contextmanager
-def _locked_file(path: Path) -> Iterator[None]:
-    """Exclusive, blocking ``flock`` on ``path`` itself (created if missing) for a short
-    read-modify-write that replaces ``path`` by rename; re-locks if it was replaced meanwhile."""
+def _locked_dir(path: Path) -> Iterator[None]:
+    """Exclusive, blocking ``flock`` on the directory ``path`` for a short read-modify-write of a
+    file in it; re-locks when the directory was replaced (renamed) meanwhile."""
     if fcntl is None:  # pragma: no cover
         yield
         return
     while True:
-        fd = os.open(path, os.O_CREAT | os.O_RDONLY, 0o644)
+        fd = os.open(path, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -269,7 +245,8 @@ class RunWriter:
         resume: continue the run kept in ``out.partial`` (it must hold ``resume.pt``).
 
     Leaving the block without :meth:`commit` (an exception) removes ``out.partial`` unless it
-    holds a resume checkpoint; SIGINT / SIGTERM raise :class:`RunInterrupted` saying what was kept.
+    holds a resume checkpoint; SIGINT / SIGTERM raise :class:`RunInterrupted` saying what was kept
+    (a signal that lands while a checkpoint is written leaves the previous checkpoint).
     """
 
     def __init__(self, out: PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -279,7 +256,8 @@ class RunWriter:
         self.resume = resume
         self.committed = False
         self._lock = RunLock(self.out, purpose="resuming" if resume else "training")
-        self._old_sigterm: Any = None
+        self._old_handlers: Dict[int, Any] = {}
+        self.signalled: Optional[int] = None
 
     @property
     def resume_file(self) -> Path:
@@ -299,25 +277,30 @@ class RunWriter:
                               f"`graphemb train --resume {self.path}`)", RuntimeWarning, stacklevel=2)
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True, exist_ok=True)
-            self._install_sigterm()
+            self._install_signal_handlers()
         except BaseException:
             self._lock.release()
             raise
         return self
 
-    def _install_sigterm(self) -> None:
+    def _install_signal_handlers(self) -> None:
+        """SIGINT / SIGTERM raise :class:`RunInterrupted` and are remembered: torch may wrap the
+        exception when it lands inside its C++ code (e.g. while a checkpoint is saved), and the
+        run must still end as interrupted, keeping its partial directory."""
         if threading.current_thread() is not threading.main_thread():
             return
 
-        def on_sigterm(signum, frame):
-            raise RunInterrupted("terminated (SIGTERM)", signum)
+        def on_signal(signum, frame):
+            self.signalled = signum
+            raise RunInterrupted(f"interrupted ({signal.Signals(signum).name})", signum)
 
-        self._old_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.signal(sig, on_signal)
 
-    def _restore_sigterm(self) -> None:
-        if self._old_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._old_sigterm)
-            self._old_sigterm = None
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers = {}
 
     def commit(self) -> Path:
         """Rename the finished run into place, replacing an earlier run at ``out`` as a whole."""
@@ -345,16 +328,16 @@ class RunWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self._restore_sigterm()
+            self._restore_signal_handlers()
             if self.committed or exc_type is None:
                 return
             kept = self.resume_file.is_file()
             if not kept:
                 shutil.rmtree(self.path, ignore_errors=True)
             untouched = f"{self.out} is untouched" if self.out.exists() else f"nothing was written to {self.out}"
-            if issubclass(exc_type, KeyboardInterrupt):
-                signum = getattr(exc, "signum", signal.SIGINT)
-                what = str(exc) if isinstance(exc, RunInterrupted) and str(exc) else "interrupted (SIGINT)"
+            if issubclass(exc_type, KeyboardInterrupt) or self.signalled is not None:
+                signum = self.signalled or getattr(exc, "signum", signal.SIGINT)
+                what = f"interrupted ({signal.Signals(signum).name})"
                 if kept:
                     msg = (f"{what}; {untouched}; the partial run is kept in {self.path}: continue it with "
                            f"`graphemb train --resume {self.path}`")
@@ -372,8 +355,8 @@ class RunWriter:
 
 
 def save_config(path: PathLike, config: RunConfig) -> None:
-    path = Path(path)
-    write_atomic(path / "config.yaml", lambda f: yaml.safe_dump(config.to_dict(), f, sort_keys=False), mode="w")
+    with atomic_write(Path(path) / "config.yaml", "w") as f:
+        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
 
 
 def load_config(path: PathLike) -> RunConfig:
@@ -390,29 +373,25 @@ def load_config(path: PathLike) -> RunConfig:
 
 
 def save_metrics(path: PathLike, metrics: Mapping[str, Any]) -> None:
-    path = Path(path)
-    write_atomic(path / "metrics.json", lambda f: json.dump(metrics, f, indent=2, default=float), mode="w")
+    with atomic_write(Path(path) / "metrics.json", "w") as f:
+        json.dump(metrics, f, indent=2, default=float)
 
 
 def load_metrics(path: PathLike) -> Dict[str, Any]:
     f = Path(path) / "metrics.json"
-    if not f.is_file() or f.stat().st_size == 0:
+    if not f.is_file():
         return {}
-    with open(f) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{f} is not valid JSON ({e}); it was truncated or edited by hand") from None
+    return read_json(f, what="metrics file")
 
 
 def update_metrics(path: PathLike, update: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
     """Read ``metrics.json``, apply ``update(metrics)`` in place, write it back atomically.
 
-    Concurrent updaters are serialised (``flock`` on the file), so none loses another's
+    Concurrent updaters are serialised (``flock`` on the run directory), so none loses another's
     entries, and a crash mid-write leaves the previous file.
     """
     path = Path(path)
-    with _locked_file(path / "metrics.json"):
+    with _locked_dir(path):
         metrics = load_metrics(path)
         update(metrics)
         save_metrics(path, metrics)
@@ -462,10 +441,9 @@ def load_training_state(path: PathLike) -> Dict[str, Any]:
 
 
 def save_embeddings(path: PathLike, embeddings: torch.Tensor, ids: torch.Tensor, level: str) -> None:
-    path = Path(path)
-    arrays = dict(embeddings=embeddings.detach().cpu().float().numpy(), ids=ids.detach().cpu().numpy(),
-                  level=np.array(level))
-    write_atomic(path / "embeddings.npz", lambda f: np.savez(f, **arrays))
+    with atomic_write(Path(path) / "embeddings.npz") as f:
+        np.savez(f, embeddings=embeddings.detach().cpu().float().numpy(), ids=ids.detach().cpu().numpy(),
+                 level=np.array(level))
 
 
 def load_embeddings(path: PathLike):
@@ -473,8 +451,8 @@ def load_embeddings(path: PathLike):
     f = Path(path) / "embeddings.npz"
     if not f.is_file():
         raise FileNotFoundError(f"{f} not found: the run in {path} saved no embeddings (did training finish?)")
-    with np.load(f, allow_pickle=False) as z:
-        return torch.from_numpy(z["embeddings"]), torch.from_numpy(z["ids"]), str(z["level"])
+    z = load_npz(f, ("embeddings", "ids", "level"), what="embeddings file")
+    return torch.from_numpy(z["embeddings"]), torch.from_numpy(z["ids"]), str(z["level"])
 
 
 def save_split(path: PathLike, split: Any) -> None:
