@@ -69,6 +69,12 @@ class RunDirExists(FileExistsError):
     exit_code = 2
 
 
+class NothingToResume(FileNotFoundError):
+    """``--resume`` names a directory without an interrupted run (no ``resume.pt``)."""
+
+    exit_code = 2
+
+
 class RunDirBusy(RuntimeError):
     """Another process is writing (or evaluating) the run directory."""
 
@@ -270,7 +276,7 @@ class RunWriter:
             check_out(self.out, self.overwrite)
             if self.resume:
                 if not self.resume_file.is_file():
-                    raise FileNotFoundError(f"nothing to resume: {self.resume_file} not found (the run was not "
+                    raise NothingToResume(f"nothing to resume: {self.resume_file} not found (the run was not "
                                             f"interrupted after a checkpoint, see train.checkpoint_every)")
             elif self.path.exists():
                 warnings.warn(f"discarding the interrupted run in {self.path} (continue it instead with "
