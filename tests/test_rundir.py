@@ -334,3 +334,20 @@ def test_concurrent_metrics_updates_lose_nothing(tmp_path):
     rundir.update_metrics(tmp_path, lambda m: m.__setitem__("b", 2))
     t.join()
     assert rundir.load_metrics(tmp_path) == {"train": {"epochs_run": 3}, "a": 1, "b": 2}
+
+
+def test_estimator_save_keeps_the_same_guarantees(tmp_path):
+    import networkx as nx
+
+    from graphemb import Embedder
+
+    out = tmp_path / "run"
+    before = _fake_run(out)
+    est = Embedder(model="gae", epochs=2, hidden_channels=4).fit(nx.cycle_graph(5))
+    with pytest.raises(rundir.RunDirExists, match="--overwrite"):
+        est.save(out)
+    assert _snapshot(out) == before
+    assert est.save(out, overwrite=True) == out
+    assert "old checkpoint.pt".encode() != (out / "checkpoint.pt").read_bytes()
+    assert rundir.load_metrics(out)["versions"]["torch"] == torch.__version__
+    _no_leftovers(out)
