@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import add_self_loops, degree, remove_self_loops, scatter
+from torch_geometric.utils import degree, remove_self_loops, scatter
 
 from graphemb.config import check
 from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
@@ -64,12 +64,13 @@ def neighbourhood_mean(h: Tensor, edge_index: Tensor, num_nodes: Optional[int] =
     """
     n = h.size(0) if num_nodes is None else num_nodes
     ei, _ = remove_self_loops(edge_index)
-    if degree is None:
-        ei, _ = add_self_loops(ei, num_nodes=n)
-        return scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="mean")
-    sampled = scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="mean")  # 0 where nothing sampled
-    d = degree.to(h.dtype).view(-1, *([1] * (h.dim() - 1)))
-    return (h + d * sampled) / (d + 1)
+    shape = (-1,) + (1,) * (h.dim() - 1)
+    total = scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="sum")
+    count = torch.bincount(ei[1], minlength=n).to(h.dtype).view(shape)
+    if degree is None:  # the self term added directly: no edge list with self loops is built
+        return (h + total) / (count + 1)
+    d = degree.to(h.dtype).view(shape)
+    return (h + d * total / count.clamp(min=1)) / (d + 1)  # nothing sampled: total = 0
 
 
 def gaussian_kl_to_unit_var(mu: Tensor, logstd: Tensor, m: Tensor, reduction: str = "mean") -> Tensor:
