@@ -132,3 +132,73 @@ def test_real_planetoid_safe_reader_equals_pyg(graphs_root, name):
         assert torch.equal(ours[k], getattr(ref, k)), k
     key = lambda ei: torch.sort(ei[0] * ei.max() + ei[0] + ei[1])[0]  # noqa: E731
     assert torch.equal(key(ours["edge_index"]), key(ref.edge_index))
+
+
+# ----------------------------------------------------------------------------- TU files
+
+def _tiny_tu(root: Path, **override: str) -> Path:
+    """Two graphs: a path 1-2-3 (label 1) and an edge 4-5 (label -1); node labels 0/1."""
+    files = {"A": "1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n", "graph_indicator": "1\n1\n1\n2\n2\n",
+             "graph_labels": "1\n-1\n", "node_labels": "0\n1\n0\n1\n1\n"}
+    files.update(override)
+    raw = root / "Toy" / "raw"
+    raw.mkdir(parents=True)
+    for k, v in files.items():
+        (raw / f"Toy_{k}.txt").write_text(v)
+    return raw
+
+
+def _load_toy(tmp_path, **kw):
+    return load_dataset("tu:Toy", tmp_path / "root", cache=tmp_path / "cache", download=False, **kw)
+
+
+def test_tu_cache_sees_same_size_same_mtime_edit(tmp_path):
+    raw = _tiny_tu(tmp_path / "root")
+    before = _load_toy(tmp_path)
+    assert before.graphs[0].x.argmax(1).tolist() == [0, 1, 0] and [int(g.y) for g in before.graphs] == [1, 0]
+    f = raw / "Toy_node_labels.txt"
+    st = f.stat()
+    f.write_text("1\n0\n1\n0\n0\n")  # same size, same mtime below
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = _load_toy(tmp_path)
+    assert after.graphs[0].x.argmax(1).tolist() == [1, 0, 1]
+    assert after.graphs[1].x.argmax(1).tolist() == [0, 0]
+    ds_dir = tmp_path / "cache" / "tu" / "Toy"
+    assert not [p.name for p in ds_dir.iterdir() if p.name.startswith(".")]  # temp folders cleaned up
+
+
+def test_tu_last_line_without_newline_is_kept(tmp_path):
+    _tiny_tu(tmp_path / "root", graph_labels="1\n-1")  # PyG alone would drop the last label
+    ds = _load_toy(tmp_path)
+    assert [int(g.y) for g in ds.graphs] == [1, 0]
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"node_labels": "0\n1\n0\n1\n"}, r"Toy_node_labels\.txt: 4 lines but 5 nodes \(Toy_graph_indicator\.txt\)"),
+    ({"graph_labels": "1\n-1\n1\n"}, r"Toy_graph_labels\.txt: 3 lines but 2 graphs"),
+    ({"edge_labels": "0\n0\n"}, r"Toy_edge_labels\.txt: 2 lines but 6 edges \(Toy_A\.txt\)"),
+    ({"A": "1, 2\n2, 9\n"}, r"Toy_A\.txt: line 2: node id 9 outside 1\.\.5"),
+    ({"A": "1, 2\n3, 4\n"}, r"Toy_A\.txt: line 2: edge 3, 4 joins graphs 1 and 2"),
+    ({"A": "1, 2\n2\n"}, r"Toy_A\.txt: line 2 has a missing field"),
+    ({"A": "1, 2\n2, 1, 7\n"}, r"Toy_A\.txt: inconsistent number of fields .*line 2"),
+    ({"node_labels": "0\n1\n\n1\n1\n"}, r"Toy_node_labels\.txt: line 3 is empty"),
+    ({"node_labels": "0\n1\nC\n1\n1\n"}, r"Toy_node_labels\.txt: line 3 has a missing or non-numeric field \('C'\)"),
+    ({"graph_indicator": "1\n2\n1\n2\n2\n"}, r"Toy_graph_indicator\.txt: line 3: graph id 1 after 2"),
+    ({"graph_indicator": "1\n1\n1\n3\n3\n"}, r"Toy_graph_indicator\.txt: graph 2 has no node"),
+])
+def test_inconsistent_tu_files_name_file_and_line(tmp_path, override, match):
+    _tiny_tu(tmp_path / "root", **override)
+    with pytest.raises(DataFileError, match=match):
+        _load_toy(tmp_path)
+
+
+def test_gin_cache_sees_same_size_edit(tmp_path):
+    gin = tmp_path / "root" / "Toy" / "gin_format"
+    gin.mkdir(parents=True)
+    f = gin / "Toy.txt"
+    f.write_text("2\n2 0\n0 1 1\n1 1 0\n1 1\n0 0\n")
+    assert [int(g.y) for g in _load_toy(tmp_path, format="gin").graphs] == [0, 1]
+    st = f.stat()
+    f.write_text("2\n2 1\n0 1 1\n1 1 0\n1 0\n0 0\n")  # labels swapped, same size and mtime
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [int(g.y) for g in _load_toy(tmp_path, format="gin").graphs] == [1, 0]
