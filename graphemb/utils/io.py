@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -26,7 +28,7 @@ from typing import IO, Any, Dict, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["DataFileError", "RestrictedUnpickler", "UnsafePickleError", "atomic_path", "atomic_write", "file_digest", "files_digest", "load_npz", "load_pickle_restricted",
+__all__ = ["DataFileError", "RestrictedUnpickler", "UnsafePickleError", "atomic_path", "atomic_write", "decode_error", "file_digest", "files_digest", "load_npz", "load_pickle_restricted",
            "read_json", "temp_name", "write_json"]
 
 PathLike = Union[str, os.PathLike]
@@ -205,3 +207,24 @@ def load_pickle_restricted(path: PathLike, allowed: frozenset, *, encoding: str 
             kind = "truncated" if isinstance(e, EOFError) or "truncated" in str(e) else "corrupt"
             raise DataFileError(p, f"{kind} pickle ({type(e).__name__}: {e})",
                                 "delete it and restore the original file") from None
+
+
+def decode_error(path: PathLike, encoding: str, delimiter: str = ",") -> DataFileError:
+    """The :class:`DataFileError` for a CSV-like file that does not decode as ``encoding``: it
+    names the line, the row (line - 1, after the header) and the column (header name) of the
+    first bad byte, and the ``--encoding`` fix."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+        return DataFileError(path, f"cannot be read as {encoding}")
+    except UnicodeDecodeError as e:
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + 1
+        header = next(csv.reader(io.StringIO(raw.split(b"\n", 1)[0].decode(encoding, "replace")), delimiter=delimiter), [])
+        prefix = raw[start:e.start].decode(encoding, "replace")
+        col = len(next(csv.reader(io.StringIO(prefix), delimiter=delimiter), [""])) - 1 if prefix else 0
+        where = f"line {line}" + (f" (row {line - 1})" if line > 1 else " (header)")
+        name = f", column {header[col]!r}" if 0 <= col < len(header) else ""
+        return DataFileError(path, f"{where}{name}: byte {raw[e.start:e.start + 1]!r} is not valid {encoding} "
+                             f"({e.reason})", "pass the file's encoding (encoding='latin-1', CLI --encoding latin-1)")
