@@ -116,3 +116,68 @@ def test_unreadable_cache_chunk_is_reencoded_with_a_warning(cache_dir):
     with pytest.warns(UserWarning, match=r"chunk-00000-.*truncated or corrupt"):
         x, _ = encode_nodes("ds", "text", enc, np.array([1]), ["a"])
     assert x.tolist() == [[3, 4]]
+
+
+# ----------------------------------------------------------------------------- MAGB without DGL
+
+def _dgl_import_fails(monkeypatch, exc: BaseException) -> list:
+    import builtins
+
+    real = builtins.__import__
+    tried: list = []
+
+    def fake(name, *args, **kwargs):
+        if name == "dgl" or name.startswith("dgl."):
+            tried.append(name)
+            raise exc
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    return tried
+
+
+def _magb(root, with_neighbours: bool):
+    root.mkdir()
+    cols = "id,text,label" + (",neighbors" if with_neighbours else "")
+    rows = [f'{i},t{i},{i % 2}' + (f',"[{(i + 1) % 3}]"' if with_neighbours else "") for i in range(3)]
+    (root / f"{root.name}.csv").write_text("\n".join([cols, *rows]) + "\n")
+    (root / f"{root.name}Graph.pt").write_bytes(b"DGL binary graph, unreadable without DGL")
+    return root
+
+
+def test_magb_dgl_import_oserror_falls_back_to_neighbour_column(tmp_path, monkeypatch):
+    root = _magb(tmp_path / "Toys", with_neighbours=True)
+    tried = _dgl_import_fails(monkeypatch, OSError("libdgl.so: cannot open shared object file"))
+    with pytest.warns(UserWarning, match=r"DGL cannot be loaded \(OSError: libdgl\.so.*'neighbors' column"):
+        g = load_magb(root)
+    assert tried and sorted(map(tuple, g.edge_index.t().tolist())) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+
+
+def test_magb_only_dgl_graph_says_how_to_convert(tmp_path, monkeypatch):
+    root = _magb(tmp_path / "Toys", with_neighbours=False)
+    _dgl_import_fails(monkeypatch, FileNotFoundError("Could not find module 'dgl.dll'"))
+    with pytest.raises(FileNotFoundError, match=r"only in .*ToysGraph\.pt .*DGL cannot be loaded here "
+                                                r"\(FileNotFoundError: .*\).*python experiments/mag/magb_graph_to_edges\.py"):
+        load_magb(root)
+    # what the script writes is read without importing DGL at all
+    (root / "Toys_edges.csv").write_text("src,dst\n0,1\n1,2\n")
+    tried = _dgl_import_fails(monkeypatch, OSError("must not be imported"))
+    g = load_magb(root)
+    assert not tried and sorted(map(tuple, g.edge_index.t().tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_magb_conversion_script_cli_errors(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "mag" / "magb_graph_to_edges.py"
+    spec = importlib.util.spec_from_file_location("magb_graph_to_edges", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(tmp_path)]) == 2 and "Graph.pt not found" in capsys.readouterr().err
+    root = _magb(tmp_path / "Toys", with_neighbours=False)
+    _dgl_import_fails(monkeypatch, OSError("libdgl.so missing"))
+    assert mod.main([str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "DGL is needed" in err and "OSError: libdgl.so missing" in err
+    assert not (root / "Toys_edges.csv").exists()

@@ -9,8 +9,11 @@ Layouts:
 
 * **MAGB** (arXiv 2410.09132, github sktsherlock/MAGB), ``<root>/``:
   ``<Name>.csv`` (columns ``id``, text column(s), ``label``, ``neighbors`` = a Python/JSON list of
-  neighbour ids), ``<Name>Graph.pt`` (a DGL graph; read through DGL when importable, otherwise
-  the edges come from the CSV neighbour column), per-encoder features
+  neighbour ids), edges from ``<Name>_edges.csv`` (``src,dst``) if present, else
+  ``<Name>Graph.pt`` (a DGL graph) through DGL when it imports, else the CSV neighbour column
+  (DGL failing at import time, with ``OSError`` as often as ``ImportError``, means "no DGL"; a
+  folder whose only edges are the ``.pt`` then says to run ``experiments/mag/magb_graph_to_edges.py``
+  once where DGL works), per-encoder features
   ``<Name>_<encoder>_<maxlen>_<pool>.npy`` (row ``i`` is node id ``i``: MAGB ids are ``0..N-1``;
   anything else raises), images ``<ImagesDir>/<id>.jpg``.
 * **plain** (this library's), ``<root>/``:
@@ -472,7 +475,7 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
     y, label_names = _labels(df[label_column]) if label_column in df.columns else (None, None)
     g = MultimodalGraph(node_ids=ids, edge_index=torch.zeros(2, 0, dtype=torch.long), y=y, text=text,
                         label_names=label_names, name=name)
-    g.edge_index = _magb_edges(root, name, df, g, neighbour_column, use_dgl)
+    g.edge_index = _magb_edges(root, name, df, g, neighbour_column, use_dgl, encoding)
     folder = None
     for cand in ([image_dir] if image_dir else [f"{name}Images", "images", "Images"]):
         if (root / cand).is_dir():
@@ -503,37 +506,72 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
     return g
 
 
+CONVERT_SCRIPT = "experiments/mag/magb_graph_to_edges.py"
+
+
+def _load_dgl_graphs():
+    """DGL's ``load_graphs``, or the reason it cannot be had. DGL fails at import time with
+    ``ImportError`` but also ``OSError`` / ``FileNotFoundError`` (a missing ``libdgl.so`` or CUDA
+    library) or ``RuntimeError`` (a torch it was not built for): all mean "no DGL here"."""
+    try:
+        from dgl.data.utils import load_graphs  # optional dependency, imported lazily
+    except Exception as e:  # noqa: BLE001 (see the docstring)
+        return None, f"{type(e).__name__}: {e}"
+    return load_graphs, ""
+
+
+def _edges_from_ids(g: MultimodalGraph, src_ids, dst_ids, what: str) -> Tensor:
+    src = g.index_of(src_ids, what=f"{what} sources")
+    dst = g.index_of(dst_ids, what=f"{what} targets")
+    return clean_edges(torch.as_tensor(np.stack([src, dst])), g.num_nodes)
+
+
 def _magb_edges(root: Path, name: str, df: pd.DataFrame, g: MultimodalGraph, neighbour_column: str | None,
-                use_dgl: bool) -> Tensor:
+                use_dgl: bool, encoding: str = "utf-8") -> Tensor:
+    """Edges of a MAGB folder, from the first source present: ``<Name>_edges.csv`` (``src,dst``
+    node ids, what :data:`CONVERT_SCRIPT` writes from the DGL graph), ``<Name>Graph.pt`` through
+    DGL (when ``use_dgl`` and DGL imports), the CSV neighbour column."""
+    edges_csv = root / f"{name}_edges.csv"
+    if edges_csv.is_file():
+        e = _read_csv(edges_csv, encoding)
+        if not {"src", "dst"} <= set(e.columns):
+            raise DataFileError(edges_csv, f"needs columns 'src' and 'dst', has {list(e.columns)}")
+        _check_ids(e, edges_csv, "src")
+        _check_ids(e, edges_csv, "dst")
+        return _edges_from_ids(g, e["src"].to_numpy(), e["dst"].to_numpy(), edges_csv.name)
     pt = root / f"{name}Graph.pt"
+    why_not_dgl = "use_dgl=False" if use_dgl is False else ""
     if use_dgl and pt.is_file():
-        try:
-            from dgl.data.utils import load_graphs  # optional dependency, imported lazily
-        except ImportError:
-            load_graphs = None
+        load_graphs, why_not_dgl = _load_dgl_graphs()
         if load_graphs is not None:
             dg = load_graphs(str(pt))[0][0]
             src, dst = dg.edges()
             if dg.num_nodes() != g.num_nodes:
                 raise ValueError(f"{pt} has {dg.num_nodes()} nodes but {name}.csv has {g.num_nodes}")
             # DGL node k is CSV id k (MAGB convention)
-            pos_src = g.index_of(src.numpy(), what=f"{pt.name} edge sources")
-            pos_dst = g.index_of(dst.numpy(), what=f"{pt.name} edge targets")
-            return clean_edges(torch.as_tensor(np.stack([pos_src, pos_dst])), g.num_nodes)
+            return _edges_from_ids(g, src.numpy(), dst.numpy(), f"{pt.name} edge")
     cands = [neighbour_column] if neighbour_column else ["neighbors", "neighbours", "neighbor", "neighbour"]
     col = next((c for c in cands if c in df.columns), None)
     if col is None:
-        raise ValueError(f"{name}: no edges: DGL is not installed (or {pt.name} is absent) and {name}.csv has "
-                         f"no neighbour column (looked for {cands}); pip install dgl or add the column")
+        if pt.is_file():
+            raise FileNotFoundError(
+                f"{name}: the edges are only in {pt} (a DGL graph) and DGL cannot be loaded here "
+                f"({why_not_dgl or 'not installed'}); {name}.csv has no neighbour column (looked for {cands}). "
+                f"Fix: where DGL works run `python {CONVERT_SCRIPT} {root}` once (writes {edges_csv.name}, "
+                f"read without DGL), or `pip install dgl` matching your torch")
+        raise ValueError(f"{name}: no edges: no {edges_csv.name}, no {pt.name} and {name}.csv has no neighbour "
+                         f"column (looked for {cands}); add one of them")
+    if pt.is_file() and use_dgl:
+        import warnings
+
+        warnings.warn(f"{name}: DGL cannot be loaded ({why_not_dgl}); edges come from the {col!r} column of "
+                      f"{name}.csv instead of {pt.name}", stacklevel=3)
     nbrs = [_parse_neighbours(c) for c in df[col]]
     lens = np.fromiter((len(n) for n in nbrs), dtype=np.int64, count=len(nbrs))
-    src_ids = np.repeat(g.node_ids, lens)
     flat = np.asarray([v for n in nbrs for v in n])
     if flat.size == 0:
         return torch.zeros(2, 0, dtype=torch.long)
-    src = g.index_of(src_ids, what="neighbour-list owners")
-    dst = g.index_of(flat, what=f"ids in column {col!r}")
-    return clean_edges(torch.as_tensor(np.stack([src, dst])), g.num_nodes)
+    return _edges_from_ids(g, np.repeat(g.node_ids, lens), flat, f"neighbour lists ({col!r})")
 
 
 def load_mag(name_or_path: str, *, root: str | os.PathLike | None = None, **kwargs) -> MultimodalGraph:
