@@ -181,3 +181,21 @@ def test_magb_conversion_script_cli_errors(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "DGL is needed" in err and "OSError: libdgl.so missing" in err
     assert not (root / "Toys_edges.csv").exists()
+
+
+def test_truncated_magb_npy_and_plain_npz_name_the_file(tmp_path):
+    m = tmp_path / "M"
+    m.mkdir()
+    (m / "M.csv").write_text('id,text,neighbors\n0,a,"[1]"\n1,b,"[0]"\n')
+    f = m / "M_MiniLM_256_mean.npy"
+    np.save(f, np.ones((2, 64), np.float32))
+    f.write_bytes(f.read_bytes()[:300])
+    with pytest.raises(DataFileError, match=r"M_MiniLM_256_mean\.npy: truncated or corrupt \.npy feature file"):
+        load_magb(m)
+    root = _plain(tmp_path / "p", "id,text\nu,a\nv,b\n")
+    (root / "features").mkdir()
+    z = root / "features" / "f.npz"
+    np.savez(z, ids=np.array(["u", "v"]), x=np.ones((2, 64), np.float32))
+    z.write_bytes(z.read_bytes()[:200])
+    with pytest.raises(DataFileError, match=r"f\.npz: feature file is truncated or corrupt"):
+        load_plain(root)

@@ -17,7 +17,7 @@ from typing import Dict, List, Literal, Optional, Sequence
 import numpy as np
 
 from graphemb.matching.graph import Corpus
-from graphemb.utils.io import DataFileError, decode_error
+from graphemb.utils.io import DataFileError, decode_error, read_json
 
 __all__ = ["MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "read_corpus",
            "load_pair_dir", "parse_er_record", "find_root", "read_table_strict", "ER_DATASETS"]
@@ -260,7 +260,7 @@ def load_pair(a_path: str | Path, b_path: str | Path, gold_path: Optional[str | 
     if gold_path is not None:
         g = Path(gold_path)
         if g.suffix.lower() == ".json":
-            obj = json.loads(g.read_text(encoding=encoding))
+            obj = read_json(g, what="gold file")
             q_idx, c_idx = (b_idx, a_idx) if query_side == "b" else (a_idx, b_idx)
             for q, cs in obj.items():
                 for c in ([cs] if isinstance(cs, str) else cs):

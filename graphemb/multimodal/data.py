@@ -489,7 +489,11 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
                    if _MAGB_FEATURE.match(p.stem))
     for p in feats:
         m = _MAGB_FEATURE.match(p.stem)
-        arr = np.load(p, mmap_mode="r")
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DataFileError(p, f"truncated or corrupt .npy feature file ({e})",
+                                "re-extract it (e.g. `graphemb mag encode`)") from None
         if arr.shape[0] != g.num_nodes:
             raise ValueError(f"{p} has {arr.shape[0]} rows but {csv} has {g.num_nodes} nodes; the file is not "
                              f"aligned to this dataset (re-extract it, e.g. `graphemb mag encode`)")
