@@ -48,13 +48,13 @@ def test_duplicate_header_and_bad_encoding(tmp_path):
     assert read_corpus(p, encoding="latin-1").fields[0] == ["ann", "z\u00fcrich"]
 
 
-def test_cli_match_build_ragged_csv_exits_2_naming_the_line(tmp_path, capsys):
+def test_cli_match_build_ragged_csv_exits_1_naming_the_line(tmp_path, capsys):
     from graphemb.cli.main import main
 
     (tmp_path / "a.csv").write_text("id,name\n1,apple pie\n2\n")
     (tmp_path / "b.txt").write_text("apple\n")
     out = tmp_path / "g"
-    assert main(["match", "build", str(tmp_path / "a.csv"), str(tmp_path / "b.txt"), "--out", str(out)]) == 2
+    assert main(["match", "build", str(tmp_path / "a.csv"), str(tmp_path / "b.txt"), "--out", str(out)]) == 1  # a broken input file: runtime failure
     err = capsys.readouterr().err
     assert "a.csv: line 3: 1 fields, fewer than the header's 2 (id, name)" in err
     assert not out.exists()
