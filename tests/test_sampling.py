@@ -216,3 +216,13 @@ def test_training_with_sampling_embeds_layer_by_layer(monkeypatch):
         "train.num_neighbors=[3]", "train.batch_size=32", "train.inference_chunk_size=25",
         "data.options={num_nodes: 60, feature_dim: 6}"])
     assert calls == [25]
+
+
+def test_sampler_and_precision_are_validated_config_values():
+    from graphemb.config import ConfigError, build_run_config
+
+    cfg = build_run_config("gae", overrides=["train.sampler=native", "train.precision=bf16"])
+    assert cfg.train.sampler == "native" and cfg.train.precision == "bf16"
+    for bad in ("train.sampler=fast", "train.precision=fp16"):
+        with pytest.raises(ConfigError, match="is not one of"):
+            build_run_config("gae", overrides=[bad])
