@@ -310,7 +310,6 @@ def test_cli_build_and_embed(tmp_path, capsys):
 
 
 def test_isoc_vgae_and_both_embeddings_on_planted():
-    pytest.importorskip("graphemb.api")
     from graphemb.matching.embed import embed_graph
 
     a, b, gold = planted(4)
@@ -387,7 +386,6 @@ class RecordingEncoder:
 
 
 def test_gnn_with_text_features_on_planted():
-    pytest.importorskip("graphemb.api")
     from graphemb.matching.embed import embed_graph, node_texts
 
     a, b, _ = planted(4)

@@ -140,7 +140,10 @@ def test_real_text_graph_with_minilm(shared_datasets, cache_dir):
     from graphemb.multimodal.encoders.cache import encode_graph
     from graphemb.multimodal.encoders.text import load_text_encoder
 
-    lines = (shared_datasets / "matching" / "er" / "DBLP-ACM" / "test.txt").read_text().splitlines()[:200]
+    from conftest import require_data
+
+    folder = require_data(shared_datasets / "matching" / "er" / "DBLP-ACM")
+    lines = (folder / "test.txt").read_text().splitlines()[:200]
     recs, edges = {}, []
     for ln in lines:
         left, right, lab = ln.split("\t")

@@ -8,6 +8,7 @@ from torch import nn
 
 from graphemb import api
 from graphemb.config import TrainConfig
+from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel, LossOutput, ModelOutput
 from graphemb.training import rundir, trainer
 from graphemb.training.trainer import fit
@@ -94,17 +95,61 @@ def test_same_seed_same_embeddings():
     torch.testing.assert_close(a, b)
 
 
-def test_link_run_trains_on_training_edges_only(tmp_path):
-    run = api.train("gae", "synthetic", task="link", out=tmp_path / "r",
+def _pair_keys(edge_index, n):
+    u, v = torch.minimum(edge_index[0], edge_index[1]), torch.maximum(edge_index[0], edge_index[1])
+    return u * n + v
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_link_run_never_shows_held_out_edges_to_the_model(name, tmp_path, monkeypatch):
+    """Spy on every graph the model receives while training (forward/loss) and while the run's
+    embeddings are taken (embed, and any encoder pass): no validation or test positive, in
+    either direction, may be in any of them."""
+    from graphemb.nn.encoders import GNNEncoder
+
+    cls, seen = MODELS.get(name), []
+
+    def spy(phase, fn, ei_pos):
+        def wrapper(self, *args, **kwargs):
+            ei = args[ei_pos] if len(args) > ei_pos else kwargs["edge_index"]
+            seen.append(("fit" if phase == "encoder" and self.training else phase, ei.detach().cpu().clone()))
+            return fn(self, *args, **kwargs)
+        return wrapper
+
+    for attr, pos in (("forward", 1), ("loss", 2), ("embed", 1)):
+        monkeypatch.setattr(cls, attr, spy(attr, getattr(cls, attr), pos))
+    monkeypatch.setattr(GNNEncoder, "forward", spy("encoder", GNNEncoder.forward, 1))
+
+    run = api.train(name, "synthetic", task="link", out=tmp_path / "r",
                     overrides=TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
-    full = run.dataset.data.edge_index
-    train_ei = run.split.train_data.edge_index
-    assert train_ei.size(1) < full.size(1)
-    held = set(map(tuple, run.split.test_pos.t().tolist())) | set(map(tuple, run.split.val_pos.t().tolist()))
-    seen = set(map(tuple, train_ei.t().tolist()))
-    assert not any((u, v) in seen or (v, u) in seen for u, v in held)
-    rec = api.evaluate(tmp_path / "r")
-    assert rec["metric"] == "auc" and 0.0 <= rec["mean"] <= 1.0 and "ap" in rec
+    n = run.dataset.data.num_nodes
+    held = _pair_keys(torch.cat([run.split.val_pos, run.split.test_pos], 1), n)
+    assert held.numel() > 0 and torch.isin(held, _pair_keys(run.dataset.data.edge_index, n)).all()
+    phases = {p for p, _ in seen}
+    assert {"fit", "loss", "embed"} <= phases, phases  # training and embedding were both observed
+    for phase, ei in seen:
+        leaked = torch.isin(_pair_keys(ei, n), held)
+        assert ei.size(1) > 0 and not leaked.any(), f"{phase} saw held-out edges {ei[:, leaked][:, :5].tolist()}"
+
+
+def test_link_evaluation_scores_the_saved_embeddings(tmp_path):
+    """The default link protocol is AUC of sigmoid(z_u . z_v) on the saved test pairs: recompute
+    it with scikit-learn from the run directory alone."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    out = tmp_path / "r"
+    api.train("gae", "synthetic", task="link", out=out,
+              overrides=TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
+    rec = api.evaluate(out)
+    emb, _, _ = rundir.load_embeddings(out)
+    split = rundir.load_split(out)
+    pos, neg = split["test_pos"], split["test_neg"]
+    score = lambda e: torch.sigmoid((emb[e[0]] * emb[e[1]]).sum(1))
+    y = np.r_[np.ones(pos.size(1)), np.zeros(neg.size(1))]
+    s = torch.cat([score(pos), score(neg)]).numpy()
+    assert rec["metric"] == "auc" and rec["protocol"] == "dot"
+    assert rec["mean"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert rec["ap"]["mean"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
 
 
 def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
