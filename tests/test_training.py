@@ -64,10 +64,22 @@ def test_neighbor_sampling_needs_backend(monkeypatch):
 
 
 @pytest.mark.skipif(not trainer.neighbor_sampling_available(), reason="no torch-sparse / pyg-lib")
-def test_neighbor_sampled_training_runs_the_same_model():
+def test_neighbor_sampled_training_runs_the_same_model(monkeypatch):
+    from graphemb.models import IsoCVGAE
+
+    sizes, real = [], IsoCVGAE.forward
+
+    def spy(self, x, edge_index, batch=None):
+        if self.training:
+            sizes.append(x.size(0))
+        return real(self, x, edge_index, batch)
+
+    monkeypatch.setattr(IsoCVGAE, "forward", spy)
     run = api.train("isoc-vgae", "synthetic", task="node",
                     overrides=TINY + ["train.num_neighbors=[5, 5]", "train.batch_size=10",
                                       "data.options={num_nodes: 40, feature_dim: 6}"])
+    # 40 seed nodes in batches of 10: 4 sampled subgraphs per epoch, not one full-graph pass
+    assert len(sizes) == 4 * run.train_result.epochs_run and min(sizes) >= 10, sizes
     assert run.embeddings.shape == (40, 8) and torch.isfinite(run.embeddings).all()
 
 
@@ -161,10 +173,14 @@ def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
 
 def test_graph_level_run(tmp_path):
     run = api.train("isoc-vgae", "synthetic-graphs", out=tmp_path / "g",
-                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 24, num_nodes: 8}"])
-    assert run.config.task.name == "graph" and run.embeddings.shape[0] == 24
+                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 40, num_nodes: 8}"])
+    assert run.config.task.name == "graph" and run.embeddings.shape[0] == 40
     rec = api.evaluate(run, protocol="svm")
-    assert rec["metric"] == "accuracy" and rec["values"][0] >= 0.0
+    # class-mean node features summed per graph separate the two classes; chance is the
+    # majority-class rate of the labels
+    y = torch.cat([g.y for g in run.dataset.graphs])
+    chance = float(torch.bincount(y).max()) / y.numel()
+    assert rec["metric"] == "accuracy" and rec["mean"] > chance + 0.2, (rec["values"], chance)
 
 
 def test_fit_embeddings_for_other_pipelines():
@@ -220,3 +236,62 @@ def test_isolated_nodes_are_fine():
     run = api.train("isoc-vgae", _dataset(d), task="node", overrides=TINY)
     assert torch.isfinite(run.embeddings).all() and run.embeddings.shape[0] == 30
 
+
+
+STOCHASTIC = ["model.encoder.dropout=0.5", "model.encoder.norm=batch", "model.encoder.num_layers=2"]
+
+
+def _eval_and_train_forward(model, x, edge_index, batch=None):
+    import copy
+
+    with torch.no_grad():
+        ev = copy.deepcopy(model).eval()(x, edge_index, batch)
+        tr = copy.deepcopy(model).train()(x, edge_index, batch)  # a copy: BatchNorm stats stay put
+    return ev, tr
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_node_embeddings_are_an_eval_mode_forward(name):
+    """Run embeddings = the eval-mode forward (dropout off, BatchNorm running statistics), not a
+    train-mode pass: with dropout 0.5 a train-mode embedding would change on every call."""
+    run = api.train(name, "synthetic", task="node", seed=0,
+                    overrides=TINY + STOCHASTIC + ["data.options={num_nodes: 40, feature_dim: 6}"])
+    d, model = run.dataset.data, run.model
+    bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bn and all(int(m.num_batches_tracked) > 0 for m in bn)  # trained: running stats moved
+    ev, tr = _eval_and_train_forward(model, d.x, d.edge_index)
+    torch.testing.assert_close(run.embeddings, ev.z)
+    assert not torch.allclose(tr.z, ev.z, atol=1e-3)  # the train-mode pass really differs
+    from graphemb.training.inference import embed_nodes
+
+    for _ in range(2):  # from train mode, as right after fit: the same eval-mode result each time
+        model.train()
+        torch.testing.assert_close(model.embed(d.x, d.edge_index), ev.z)
+        assert model.training  # embed restores the caller's mode
+        torch.testing.assert_close(embed_nodes(model.train(), d), ev.z)
+
+
+def test_graph_embeddings_pool_an_eval_mode_forward():
+    """Graph embeddings (concat readout over layers) pool the eval-mode forward of each batch;
+    the official GIN setting (dropout 0.5, BatchNorm inside GIN MLPs, PairNorm)."""
+    from torch_geometric.data import Batch
+
+    from graphemb.nn.readout import graph_readout
+    from graphemb.training.inference import embed_graphs
+
+    run = api.train("isoc-vgae", "synthetic-graphs", seed=0,
+                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 16, num_nodes: 8}",
+                                      "model.encoder.conv=gin", "model.encoder.norm=pair", "model.encoder.dropout=0.5",
+                                      "model.encoder.num_layers=3"])
+    b = Batch.from_data_list(list(run.dataset.graphs))
+    ev, tr = _eval_and_train_forward(run.model, b.x, b.edge_index, b.batch)
+    t = run.config.task
+    for readout in ("concat", "last"):  # both readouts pool the eval-mode pass
+        layers = {"concat": (ev.layers, tr.layers), "last": ([ev.z], [tr.z])}[readout]
+        expected, wrong = (graph_readout(ls, b.batch, pool=t.graph_pool, mode=readout if len(ls) > 1 else "last",
+                                         num_graphs=b.num_graphs) for ls in layers)
+        got = embed_graphs(run.model.train(), list(run.dataset.graphs), pool=t.graph_pool, readout=readout)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(wrong, expected, atol=1e-2)
+        if readout == t.graph_readout:
+            torch.testing.assert_close(run.embeddings, expected, rtol=1e-4, atol=1e-4)
