@@ -43,6 +43,7 @@ def test_reproduce_link_json(capsys):
     assert code == 0
     rec = _last_json(capsys)
     assert rec["task"] == "link" and rec["metric"] == "auc" and len(rec["values"]) == 2
+    assert rec["values"][0] != rec["values"][1]  # each seed re-splits and re-trains
     assert set(rec["ap"]) == {"mean", "std", "values"} and len(rec["ap"]["values"]) == 2
 
 
