@@ -339,10 +339,13 @@ def evaluate(
     seed: Optional[int] = None,
     device: Optional[str] = None,
     data_root: Optional[str] = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Evaluate a run's frozen embeddings with one protocol; returns the JSON result record.
 
     The record is also stored in the run directory's ``metrics.json`` under ``evaluation``.
+    ``options`` are keyword overrides for the protocol function (e.g. ``{"epochs": 100}`` for
+    the linear probe).
     """
     from graphemb.evaluation.stats import record_from_results
 
@@ -355,7 +358,8 @@ def evaluate(
         emb, _, _ = rundir.load_embeddings(run_dir)
         dataset = load_data(config, data_root)
         split = _split_namespace(rundir.load_split(run_dir))
-    name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
+    name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device,
+                                       options=options)
     rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                               time.perf_counter() - start)
     if run_dir is not None:

@@ -70,7 +70,12 @@ def resolve_features(graph: MultimodalGraph, spec: str, *, device: str = "cpu",
             graph.feature(name)  # raises naming the available sets
             names.append(name)
         else:
-            names.append(encode_graph(graph, mod, load_encoder(mod, name, device), show_progress=show_progress))
+            enc = load_encoder(mod, name, device)
+            if getattr(enc, "fitted", True) is False:  # tfidf: fit on this graph's texts, then cache
+                from graphemb.multimodal.encoders.cache import graph_items
+
+                enc = enc.fit(graph_items(graph, mod))
+            names.append(encode_graph(graph, mod, enc, show_progress=show_progress))
     return names
 
 
@@ -79,6 +84,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     graph = load_mag(args.dataset)
     enc = load_encoder(args.modality, args.encoder, args.device)
+    if getattr(enc, "fitted", True) is False:  # tfidf: fit on this graph's texts first
+        from graphemb.multimodal.encoders.cache import graph_items
+
+        enc = enc.fit(graph_items(graph, args.modality))
     key = encode_graph(graph, args.modality, enc, batch_size=args.batch_size)
     fs = graph.features[key]
     cache = feature_cache_dir(graph.name, args.modality, enc)
@@ -119,7 +128,8 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="embed node text/images with a pretrained encoder (cached)")
     e.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
     e.add_argument("--modality", choices=MODALITIES, required=True, help="which node content to encode")
-    e.add_argument("--encoder", required=True, help="minilm | pixels | a local model folder | a hub name")
+    e.add_argument("--encoder", required=True,
+                   help="minilm | tfidf[:DIM] (no model weights) | pixels | a local model folder | a hub name")
     e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     e.add_argument("--batch-size", type=int, default=64, help="items per encoder batch (default 64)")
     e.set_defaults(func=cmd_encode)
