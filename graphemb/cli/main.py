@@ -139,6 +139,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from graphemb.index import build_index
+
+    meta = build_index(_run_dir(args.run_dir), args.out, backend=args.backend)
+    recall = f", recall@10 {meta['recall@10']:.3f} vs exact" if "recall@10" in meta else ""
+    result(args, f"indexed {meta['n']} x {meta['dim']} {meta['level']} embeddings ({meta['backend']}{recall}) in {args.out}",
+           {**meta, "out": str(args.out)})
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from graphemb.config import ConfigError
+    from graphemb.index import load_index, read_vector
+
+    if (args.id is None) == (args.vector is None):
+        raise ConfigError("pass exactly one of --id NODE_ID or --vector FILE")
+    index = load_index(args.index)
+    hits = index.search(node_id=args.id, vector=None if args.vector is None else read_vector(args.vector), k=args.k,
+                        backend=args.backend)
+    text = "\n".join(f"{i + 1:>3}  {h['score']:.4f}  {h['id']}" for i, h in enumerate(hits))
+    result(args, text, {"query": args.id if args.id is not None else str(args.vector), "k": args.k, "hits": hits})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from graphemb import __version__
 
@@ -206,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="graphemb report", help="page title")
     p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("index", help="build a nearest-neighbour index (cosine) over a run's embeddings")
+    p.add_argument("run_dir", help="a run directory written by `graphemb train` (or Embedder.save)")
+    p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--backend", choices=("auto", "numpy", "faiss", "usearch"), default="auto",
+                   help="auto: faiss-cpu, then usearch, when installed, else exact numpy search")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="nearest neighbours of a node id or a vector in an index")
+    p.add_argument("index", help="an index folder written by `graphemb index`")
+    p.add_argument("--id", default=None, help="query by node (or graph) id; the node itself is left out")
+    p.add_argument("--vector", default=None, help="query vector file: .npy, .json list, or numbers in text")
+    p.add_argument("-k", type=int, default=10, help="number of neighbours (default 10)")
+    p.add_argument("--backend", choices=("numpy", "faiss", "usearch"), default=None,
+                   help="search backend (default: the index's; numpy = exact)")
+    p.set_defaults(func=cmd_search)
 
     for mod in ("graphemb.multimodal.cli", "graphemb.matching.cli"):
         try:
