@@ -29,6 +29,8 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels where torch has them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also: --quiet, GRAPHEMB_PROGRESS=0)")
+    p.add_argument("--tracker", choices=("tensorboard", "mlflow"), default=None,
+                   help="also log config, per-epoch losses and final metrics (skipped when not installed)")
 
 
 def _require_dataset(args: argparse.Namespace) -> None:
@@ -81,10 +83,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     text = (f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
             f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "
             f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {args.out}")
-    result(args, text, {"run_dir": str(args.out), "model": run.config.model_name, "dataset": run.config.data.name,
-                        "task": run.config.task.name, "epochs_run": tr.epochs_run,
-                        "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
-                        "seconds_per_epoch": tr.seconds_per_epoch})
+    rec = {"run_dir": str(args.out), "model": run.config.model_name, "dataset": run.config.data.name,
+           "task": run.config.task.name, "epochs_run": tr.epochs_run,
+           "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
+           "seconds_per_epoch": tr.seconds_per_epoch}
+    from graphemb.tracking import log_run
+
+    log_run(args.tracker, name=f"{run.config.model_name}-{run.config.data.name}-{run.config.task.name}",
+            config=run.config.to_dict(), history=tr.history, metrics=rec, run_dir=run.run_dir)
+    result(args, text, rec)
     return 0
 
 
@@ -116,6 +123,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         data_root=args.data_root, deterministic=args.deterministic,
         progress=False if args.no_progress else None, first_seed=args.first_seed,
     )
+    from graphemb.tracking import log_run
+
+    log_run(args.tracker, name=f"{rec['model']}-{rec['dataset']}-{rec['task']}-reproduce",
+            config={"args": {k: v for k, v in vars(args).items() if k != "func"}}, history=[], metrics=rec)
     result(args, api.format_record(rec), rec)
     return 0
 

@@ -103,10 +103,17 @@ def _embed(args: argparse.Namespace) -> int:
     z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset), features=args.features, seed=args.seed,
                     device=args.device, gnn_overrides=_gnn_overrides(args), text_encoder=_text_encoder(args))
     out = Path(args.out) if args.out else Path(args.graph_dir) / f"embeddings_{args.method}.pt"
-    from graphemb.utils.io import atomic_write
+    if out.suffix in (".npy", ".parquet"):  # a table with the node names as ids
+        import numpy as np
 
-    with atomic_write(out) as f:
-        torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
+        from graphemb.export import write_table
+
+        write_table(out, z.numpy(), {"id": np.asarray(g.names, dtype=str)})
+    else:
+        from graphemb.utils.io import atomic_write
+
+        with atomic_write(out) as f:
+            torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
     result(args, f"saved {tuple(z.shape)} embeddings to {out}",
            {"out": str(out), "shape": list(z.shape), "method": args.method, "seed": args.seed})
     return 0
@@ -172,7 +179,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
     e = sub.add_parser("embed", help="embed a saved matching graph")
     e.add_argument("graph_dir", help="a graph directory written by `graphemb match build`")
-    e.add_argument("--out", default=None, help="output .pt (default GRAPH_DIR/embeddings_<method>.pt)")
+    e.add_argument("--out", default=None, help="output .pt (default GRAPH_DIR/embeddings_<method>.pt), or .parquet / "
+                   ".npy for a table with the node names as ids")
     _embed_args(e)
     e.set_defaults(func=_embed)
 
