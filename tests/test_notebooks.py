@@ -35,6 +35,7 @@ def test_notebook_runs(name, shared_datasets, tmp_path, monkeypatch):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name}: outputs are committed"
     monkeypatch.setenv("GRAPHEMB_DATA", str((shared_datasets / DATA[name]).resolve()))
     monkeypatch.setenv("GRAPHEMB_PROGRESS", "0")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as the rest of the suite: 2-core CI machines thrash with more
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH", "")]))
     start = time.perf_counter()
