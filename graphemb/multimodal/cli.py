@@ -1,8 +1,8 @@
 """``graphemb mag ...``: encode node modalities (cached) and train GNN predictors on them.
 
-    graphemb mag encode DATASET --modality text|image|multimodal --encoder NAME_OR_PATH [--device D]
-    graphemb mag train DATASET --features SPEC --model mlp|gcn|sage|gat [--fusion NAME] [--shots K] [--seeds N] [--json]
-    graphemb mag export DATASET --features SPEC --out FEATURES.parquet
+    graphemb mag encode DATASET --modality text|image|multimodal --encoder NAME_OR_PATH [--device D] [--encoding E]
+    graphemb mag train DATASET [--encoding E] --features SPEC --model mlp|gcn|sage|gat [--fusion NAME] [--shots K] [--seeds N] [--json]
+    graphemb mag export DATASET [--encoding E] --features SPEC --out FEATURES.parquet
 
 DATASET: ``synthetic-mag[:n=600,seed=0,...]``, a folder (plain or MAGB layout), or a name
 resolved under ``$GRAPHEMB_DATA``.
@@ -83,7 +83,7 @@ def resolve_features(graph: MultimodalGraph, spec: str, *, device: str = "cpu",
 def cmd_encode(args: argparse.Namespace) -> int:
     from graphemb.multimodal.encoders.cache import encode_graph, feature_cache_dir
 
-    graph = load_mag(args.dataset)
+    graph = load_mag(args.dataset, encoding=args.encoding)
     enc = load_encoder(args.modality, args.encoder, args.device)
     if getattr(enc, "fitted", True) is False:  # tfidf: fit on this graph's texts first
         from graphemb.multimodal.encoders.cache import graph_items
@@ -104,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from graphemb.multimodal.tasks import NodeTaskConfig, node_classification
 
     t0 = time.perf_counter()
-    graph = load_mag(args.dataset)
+    graph = load_mag(args.dataset, encoding=args.encoding)
     feats = resolve_features(graph, args.features, device=args.device)
     fusion = args.fusion or "concat"
     cfg = NodeTaskConfig(model=args.model, fusion=fusion, epochs=args.epochs, device=args.device)
@@ -137,7 +137,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from graphemb.export import write_table
 
-    graph = load_mag(args.dataset)
+    graph = load_mag(args.dataset, encoding=args.encoding)
     names = resolve_features(graph, args.features, device=args.device)
     x = np.concatenate([graph.features[n].x.numpy() for n in names], 1)
     cols = [f"{n}[{j}]" for n in names for j in range(graph.features[n].x.size(1))]
@@ -154,6 +154,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="mag_command", required=True)
     e = sub.add_parser("encode", help="embed node text/images with a pretrained encoder (cached)")
     e.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    e.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     e.add_argument("--modality", choices=MODALITIES, required=True, help="which node content to encode")
     e.add_argument("--encoder", required=True,
                    help="minilm | tfidf[:DIM] (no model weights) | pixels | a local model folder | a hub name")
@@ -162,6 +163,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
     t = sub.add_parser("train", help="node classification with a GNN predictor over fused features")
     t.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    t.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     t.add_argument("--features", required=True, help="SPEC, e.g. text:minilm+image:pixels")
     t.add_argument("--model", choices=("mlp", "gcn", "sage", "gat"), default="gcn", help="predictor (default gcn)")
     t.add_argument("--fusion", choices=("concat", "mean", "learned", "late"), default=None,
@@ -177,6 +179,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     x = sub.add_parser("export", help="write node features (encoded through the cache) with their node ids")
     x.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    x.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     x.add_argument("--features", required=True, help="SPEC, e.g. text:minilm+image:pixels (concatenated in order)")
     x.add_argument("--out", required=True, help=".parquet (column id, then one per dimension) or .npy (+ .ids.npy)")
     x.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
