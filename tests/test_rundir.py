@@ -2,7 +2,6 @@
 resume with bit-identical weights, provenance in metrics.json, atomic evaluate updates."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,6 @@ import torch
 
 from graphemb import api
 from graphemb.cli.main import main
-from graphemb.config import ConfigError
 from graphemb.training import rundir, trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,6 +136,9 @@ def test_signal_keeps_the_existing_run_and_the_partial_one(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.05)
+        # a second process writing the same --out fails at once, naming the first
+        with pytest.raises(rundir.RunDirBusy, match=rf"in use by another graphemb process \(pid {proc.pid} "):
+            api.train("gae", "synthetic", task="node", out=out, overrides=TINY, overwrite=True)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
