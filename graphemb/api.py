@@ -15,12 +15,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
 
 from graphemb.config import RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
+from graphemb.training.embeddings import fit_embeddings  # noqa: F401  (re-export)
 from graphemb.training.inference import embed_graphs, embed_nodes
 from graphemb.training.trainer import TrainResult, fit
 from graphemb.utils.seed import set_seed
@@ -229,35 +229,6 @@ def save_run(run: Run) -> None:
     metrics = rundir.load_metrics(d)
     metrics.update({"train": _train_summary(run.train_result), "history": run.train_result.history})
     rundir.save_metrics(d, metrics)
-
-
-def fit_embeddings(
-    data: Data,
-    model: str = "isoc-vgae",
-    *,
-    overrides: Optional[Mapping[str, Any]] = None,
-    preset: Optional[str] = None,
-    seed: int = 0,
-    device: str = "cpu",
-    progress: Optional[bool] = False,
-) -> Tensor:
-    """Train ``model`` without labels on one graph ``data`` (``x``, ``edge_index``) and return
-    its node embeddings ``[N, d]``. Used by the multimodal and matching pipelines.
-
-    Args:
-        overrides: a nested mapping of config values, e.g. ``{"train": {"epochs": 50}}``.
-    """
-    config = build_run_config(model, dataset="(in-memory)", task="node", preset=preset, values=overrides)
-    config = replace(config, train=replace(config.train, seed=seed, device=device, progress=progress))
-    if data.x is None:
-        raise ValueError("fit_embeddings needs node features data.x; build them first (e.g. from a text encoder)")
-    from graphemb.data.validate import validate_graph
-
-    validate_graph(data)
-    set_seed(seed, config.train.deterministic)
-    net = MODELS.get(model).from_config(data.x.size(1), config.model)
-    fit(net, data, config.train)
-    return embed_nodes(net, data, device=device)
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor
 
+from graphemb.data.splits import sample_negatives
 from graphemb.evaluation.node import (ArrayLike, Device, _batches, as_float_tensor, probe_mlp,
                                       seeded)
 from graphemb.evaluation.ranking import Ties, _check_ties
@@ -130,38 +131,6 @@ def pair_dot(z: Tensor, edges: Tensor) -> Tensor:
     return (z[edges[0]].double() * z[edges[1]].double()).sum(-1)
 
 
-def sample_negatives(num_nodes: int, exclude: Tensor, num: int, generator: torch.Generator,
-                     max_rounds: int = 100) -> Tensor:
-    """``[2, num]`` distinct ordered pairs ``(u, v)``, ``u != v``, not in ``exclude`` ``[2, E]``.
-
-    Vectorised rejection sampling (as ``torch_geometric.utils.negative_sampling`` with an
-    explicit generator): draw candidate pairs, drop self-loops, excluded and repeated pairs,
-    repeat until ``num`` are found.
-    """
-    if num <= 0:
-        return torch.empty(2, 0, dtype=torch.long)
-    n = int(num_nodes)
-    excluded = torch.unique(exclude[0].cpu() * n + exclude[1].cpu())
-    capacity = n * (n - 1) - int(((excluded // n) != (excluded % n)).sum())
-    if capacity < num:
-        raise ValueError(f"cannot sample {num} negative pairs: the graph has only ~{max(capacity, 0)} non-edges")
-    found = torch.empty(0, dtype=torch.long)
-    for _ in range(max_rounds):
-        cand = torch.randint(0, n * n, (2 * (num - found.numel()) + 16,), generator=generator)
-        cand = cand[(cand // n) != (cand % n)]
-        cand = cand[~torch.isin(cand, excluded) & ~torch.isin(cand, found)]
-        # keep the first occurrence of each candidate, in draw order (no sort bias)
-        uniq, inv = torch.unique(cand, return_inverse=True)
-        first = torch.full((uniq.numel(),), cand.numel(), dtype=torch.long).scatter_reduce(
-            0, inv, torch.arange(cand.numel()), reduce="amin")
-        cand = cand[first.sort().values]
-        found = torch.cat([found, cand[: num - found.numel()]])
-        if found.numel() >= num:
-            return torch.stack([found // n, found % n])
-    raise RuntimeError(f"found only {found.numel()} of {num} negative pairs after {max_rounds} rounds; "
-                       "the graph is too dense for balanced negatives")
-
-
 # --------------------------------------------------------------------------- protocols
 def dot_protocol(emb: ArrayLike, split: Any, seed: int = 0, *, ks: Sequence[int] = DEFAULT_KS,
                  device: Device = None) -> ProtocolResult:
@@ -213,8 +182,9 @@ def mlp_protocol(
     """The official IsoC-VGAE Hadamard-MLP link predictor (see the module docstring).
 
     Training negatives: ``split.train_neg`` when present, else as many pairs as
-    ``split.train_pos`` sampled once with ``seed``, avoiding self-loops and every edge of
-    ``split.train_data.edge_index`` and ``split.train_pos`` (never val/test information).
+    ``split.train_pos`` sampled once with ``seed`` by :func:`graphemb.data.splits.sample_negatives`
+    (distinct undirected pairs, no self-loops, never an edge of ``split.train_data.edge_index`` or
+    ``split.train_pos``; never val/test information).
 
     Args:
         emb: ``[N, d]`` node embeddings; split: a ``LinkSplit``; seed: seeds negatives,
@@ -240,7 +210,7 @@ def mlp_protocol(
         if train_data is not None and getattr(train_data, "edge_index", None) is not None:
             known.append(torch.as_tensor(train_data.edge_index).long().cpu())
         gen = torch.Generator().manual_seed(int(seed))
-        train_neg = sample_negatives(n, torch.cat(known, 1), train_pos.size(1), gen).to(dev)
+        train_neg = sample_negatives(torch.cat(known, 1), n, train_pos.size(1), gen).to(dev)
     num_pairs = min(train_pos.size(1), train_neg.size(1))
 
     with seeded(seed, dev):

@@ -18,14 +18,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from graphemb.data.paths import cache_root  # the one cache lookup (re-exported)
 from graphemb.multimodal.encoders.base import NodeEncoder
 
 __all__ = ["cache_root", "feature_cache_dir", "encode_nodes", "encode_graph", "feature_key"]
-
-
-def cache_root() -> Path:
-    """``$GRAPHEMB_CACHE`` or ``~/.cache/graphemb``."""
-    return Path(os.environ.get("GRAPHEMB_CACHE", Path.home() / ".cache" / "graphemb"))
 
 
 def _slug(s: str) -> str:
