@@ -96,10 +96,13 @@ def prepare_training_input(config: RunConfig, dataset):
     if task == "node":
         return dataset.data, None
     if task == "link":
+        from graphemb.data.ogb import official_link_split
         from graphemb.data.splits import link_split
 
-        split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
-                           test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+        split = official_link_split(dataset)  # ogbl-*: the official edges, never re-split
+        if split is None:
+            split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
+                               test_ratio=config.task.link_test_ratio, seed=config.train.seed)
         return split.train_data, split
     return list(dataset.graphs), None
 
@@ -238,17 +241,25 @@ def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optiona
     from graphemb.evaluation.protocols import EvalInputs
 
     options = dict(options or {})
+    name = getattr(dataset, "name", None)
+    official = getattr(dataset, "extra", {}).get("split_idx")  # OGB: the official split
     if task == "node":
         d = dataset.data
         return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask,
-                          options=options)
+                          options=options, dataset=name, split_idx=official)
     if task == "link":
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
                              "train the run with --task link")
-        return EvalInputs(embeddings, split=split, options=options)
-    y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
-    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None), options=options)
+        return EvalInputs(embeddings, split=split, options=options, dataset=name)
+    if getattr(dataset, "source", "") == "ogb":
+        from graphemb.data.ogb import ogb_eval_targets
+
+        y = ogb_eval_targets(dataset)  # [G, T], NaN = missing: the Evaluator's layout
+    else:
+        y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
+    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None), options=options, dataset=name,
+                      split_idx=official)
 
 
 def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
@@ -275,10 +286,24 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
                          "encoder trained on training edges only: train with --task link")
     if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
         raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
-    key = protocol_key(task, protocol or config.task.protocol)
+    from graphemb.evaluation import ogb as _ogb
+
+    ogb_dataset = getattr(dataset, "source", "") == "ogb" and _ogb.is_ogb(dataset.name)
+    default = "ogb" if ogb_dataset and _ogb.is_ogb_task(dataset.name, task) else None
+    key = protocol_key(task, protocol or config.task.protocol or default)
+    if ogb_dataset:
+        _ogb.check_protocol(dataset.name, task, key.split("/", 1)[1])
     seed = config.train.seed if seed is None else seed
     inputs = _eval_inputs(task, embeddings, dataset, split, options)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
+
+
+def _name_official_protocol(rec: Dict[str, Any], dataset, protocol: str) -> None:
+    """An OGB record says which official protocol produced it (``rec["official"]``)."""
+    if protocol == "ogb":
+        from graphemb.evaluation.ogb import describe
+
+        rec["official"] = describe(dataset.name)
 
 
 def evaluate(
@@ -308,6 +333,7 @@ def evaluate(
     name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
     rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                               time.perf_counter() - start)
+    _name_official_protocol(rec, dataset, name)
     if run_dir is not None:
         metrics = rundir.load_metrics(run_dir)
         metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -355,6 +381,7 @@ def reproduce(
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
+    _name_official_protocol(rec, loaded, name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     return rec

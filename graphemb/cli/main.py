@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings")
     p.add_argument("run_dir")
     p.add_argument("--task", choices=TASK_CHOICES, default=None)
-    p.add_argument("--protocol", default=None, help="node: linear|mlp; link: dot|mlp; graph: svm|mlp")
+    p.add_argument("--protocol", default=None,
+                   help="node: linear|mlp; link: dot|mlp; graph: svm|mlp; ogb: the official OGB split and "
+                        "Evaluator (the default on OGB datasets)")
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     p.add_argument("--device", default=None)
     p.add_argument("--data-root", default=None)
