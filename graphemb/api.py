@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphemb.config import RunConfig, build_run_config, to_dict
+from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
@@ -68,10 +68,11 @@ def load_data(config: RunConfig, root: Optional[str] = None):
 
 
 def _check_task(task: str, dataset) -> None:
+    """A task that does not fit the data is a configuration error (CLI exit code 2)."""
     if task in ("node", "link") and dataset.level != "node":
-        raise ValueError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
+        raise ConfigError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
     if task == "graph" and dataset.level != "graph":
-        raise ValueError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
+        raise ConfigError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
 
 
 def _validate(dataset) -> None:
@@ -99,10 +100,17 @@ def prepare_training_input(config: RunConfig, dataset):
         from graphemb.data.ogb import official_link_split
         from graphemb.data.splits import link_split
 
+        from graphemb.data.features import DEFAULT_DEGREE_CAP, refeaturize_training_graph
+
         split = official_link_split(dataset)  # ogbl-*: the official edges, never re-split
         if split is None:
             split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
                                test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+        # degree features from the training edges only (the loader computed them on all edges)
+        cap = int(config.data.options.get("degree_cap", DEFAULT_DEGREE_CAP))
+        train_data, note = refeaturize_training_graph(split.train_data, dataset.feature_note, cap)
+        if note is not None:
+            split = replace(split, train_data=train_data)
         return split.train_data, split
     return list(dataset.graphs), None
 
@@ -111,8 +119,10 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
     """Frozen embeddings and their ids for the run's task."""
     device = config.train.device
     if config.task.name == "graph":
+        # the training mini-batch size: a norm over the whole mini-batch (the paper preset's
+        # PairNorm) then sees batches like those it trained on; per-graph norms do not care
         emb = embed_graphs(model, train_input, device=device, pool=config.task.graph_pool,
-                           readout=config.task.graph_readout)
+                           readout=config.task.graph_readout, batch_size=config.train.batch_size or 256)
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
@@ -143,14 +153,15 @@ def train(
 
     Args:
         model: registered model name (``isoc-vgae``, ``vgae``, ``gae``).
-        dataset: a dataset name, or an already loaded dataset object (``GraphDataset``).
+        dataset: a dataset name, a loaded ``GraphDataset``, or your own graph: a PyG ``Data``
+            (node level; featureless graphs get one-hot degree features) or a list of ``Data``
+            (graph level). The returned :class:`Run` holds the trained ``model`` too.
         task: ``node`` | ``link`` | ``graph`` (default: ``graph`` for sets of graphs, else ``node``).
         preset: ``default`` | ``paper``.
         config_file / overrides / values: see :func:`graphemb.config.build_run_config`.
         seed / device: shorthands for ``train.seed`` / ``train.device``.
         out: run directory; nothing is written when ``None``.
     """
-    loaded = None if dataset is None or isinstance(dataset, str) else dataset
     sets: List[str] = []
     if seed is not None:
         sets.append(f"train.seed={seed}")
@@ -182,6 +193,10 @@ def _task_given(task, config_file, overrides, values) -> bool:
 def _resolve(model, dataset, *, task, preset, config_file, overrides, values, data_root):
     """Resolve the config and load the dataset; with no task named anywhere, the task is the
     dataset's natural one (``graph`` for sets of graphs, else ``node``) and its preset level applies."""
+    if isinstance(dataset, Data) or isinstance(dataset, (list, tuple)):
+        from graphemb.data.convert import as_dataset
+
+        dataset = as_dataset(dataset)  # a user's own graph(s)
     loaded = None if dataset is None or isinstance(dataset, str) else dataset
     ds_name = dataset if isinstance(dataset, str) else (loaded.name if loaded is not None else None)
     kwargs = dict(dataset=ds_name, preset=preset, config_file=config_file, overrides=list(overrides), values=values)
@@ -195,6 +210,12 @@ def _resolve(model, dataset, *, task, preset, config_file, overrides, values, da
     return config, loaded
 
 
+def _in_channels(train_input, dataset) -> int:
+    """Feature width the encoder sees (a link task's training graph may re-derive its features)."""
+    x = getattr(train_input, "x", None)
+    return int(x.size(1)) if isinstance(x, Tensor) else int(dataset.num_features)
+
+
 def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> Run:
     """Train from a resolved config on a loaded dataset (the core of :func:`train`)."""
     out_dir = rundir.prepare_run_dir(out) if out is not None else None
@@ -202,7 +223,7 @@ def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> 
         rundir.save_config(out_dir, config)  # saved first: a failed run still says what it ran
     set_seed(config.train.seed, config.train.deterministic)
     train_input, split = prepare_training_input(config, dataset)
-    in_channels = dataset.num_features
+    in_channels = _in_channels(train_input, dataset)
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
     result = fit(model, train_input, config.train)
     emb, ids = compute_embeddings(model, config, train_input, dataset)
@@ -224,7 +245,7 @@ def save_run(run: Run) -> None:
     if run.run_dir is None:
         raise ValueError("run has no run_dir; pass out= to train()")
     d = run.run_dir
-    rundir.save_checkpoint(d, run.model, run.config, run.dataset.num_features)
+    rundir.save_checkpoint(d, run.model, run.config, _in_channels(getattr(run.split, "train_data", None), run.dataset))
     level = "graph" if run.config.task.name == "graph" else "node"
     rundir.save_embeddings(d, run.embeddings, run.ids, level)
     if run.split is not None:
@@ -282,10 +303,10 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
     trained = config.task.name
     task = task or trained
     if task == "link" and trained != "link":
-        raise ValueError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
+        raise ConfigError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
                          "encoder trained on training edges only: train with --task link")
     if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
-        raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
+        raise ConfigError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
     from graphemb.evaluation import ogb as _ogb
 
     ogb_dataset = getattr(dataset, "source", "") == "ogb" and _ogb.is_ogb(dataset.name)

@@ -131,6 +131,20 @@ def pair_dot(z: Tensor, edges: Tensor) -> Tensor:
     return (z[edges[0]].double() * z[edges[1]].double()).sum(-1)
 
 
+def training_negatives(train_pos: Tensor, num_nodes: int, seed: int) -> Tensor:
+    """The MLP predictor's training negatives: ``train_pos.size(1)`` distinct undirected pairs
+    drawn once with ``seed`` by the library's one sampler
+    (:func:`graphemb.data.splits.sample_negatives`), never a self-loop nor a training edge.
+
+    A function of ``train_pos`` and ``seed`` alone, both of which a saved run keeps
+    (``split.pt``, ``config.yaml``), so ``graphemb evaluate RUN --protocol mlp`` draws exactly
+    the negatives that training-time evaluation (``reproduce``) drew.
+    """
+    pos = train_pos.long().cpu()
+    gen = torch.Generator().manual_seed(int(seed))
+    return sample_negatives(pos, num_nodes, pos.size(1), gen)
+
+
 # --------------------------------------------------------------------------- protocols
 def dot_protocol(emb: ArrayLike, split: Any, seed: int = 0, *, ks: Sequence[int] = DEFAULT_KS,
                  device: Device = None) -> ProtocolResult:
@@ -181,10 +195,10 @@ def mlp_protocol(
 ) -> ProtocolResult:
     """The official IsoC-VGAE Hadamard-MLP link predictor (see the module docstring).
 
-    Training negatives: ``split.train_neg`` when present, else as many pairs as
-    ``split.train_pos`` sampled once with ``seed`` by :func:`graphemb.data.splits.sample_negatives`
-    (distinct undirected pairs, no self-loops, never an edge of ``split.train_data.edge_index`` or
-    ``split.train_pos``; never val/test information).
+    Training negatives: ``split.train_neg`` when present, else :func:`training_negatives` (as
+    many distinct undirected pairs as ``split.train_pos``, sampled once with ``seed``, avoiding
+    self-loops and the training edges; never val/test information, never anything a saved run
+    lacks).
 
     Args:
         emb: ``[N, d]`` node embeddings; split: a ``LinkSplit``; seed: seeds negatives,
@@ -205,12 +219,7 @@ def mlp_protocol(
     if getattr(split, "train_neg", None) is not None:
         train_neg = _edges(split, "train_neg", dev, n)
     else:
-        known = [train_pos.cpu()]
-        train_data = getattr(split, "train_data", None)
-        if train_data is not None and getattr(train_data, "edge_index", None) is not None:
-            known.append(torch.as_tensor(train_data.edge_index).long().cpu())
-        gen = torch.Generator().manual_seed(int(seed))
-        train_neg = sample_negatives(torch.cat(known, 1), n, train_pos.size(1), gen).to(dev)
+        train_neg = training_negatives(train_pos, n, seed).to(dev)
     num_pairs = min(train_pos.size(1), train_neg.size(1))
 
     with seeded(seed, dev):
