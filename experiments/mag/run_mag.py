@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     # ---- link prediction --------------------------------------------------------------------------
     print("## Link prediction (concat features)\n")
     print(f"85/5/10 split of the undirected edges (split seed = run seed); the fused GNN (the predictor "
-          f"settings above, output width 64) scores `z_u . z_v`, trained with BCE against one random "
-          f"negative per positive, best validation-MRR epoch (at most {a.epochs}, patience 50); each test "
-          f"edge is ranked against {a.negatives} sampled corrupted tails, ties averaged. Mean ± std over "
+          f"settings above, output width 64) scores `z_u . z_v`, trained with BCE against one corrupted "
+          f"tail per training edge (redrawn each epoch, never a training edge), best validation-MRR epoch "
+          f"(at most {a.epochs}, patience 50); each test edge (u, v) is ranked against {a.negatives} "
+          f"filtered corrupted tails (distinct, never u and never a true tail of u: no train/val/test "
+          f"edge of u counts as a negative), ties averaged. Mean ± std over "
           f"{a.seeds} seeds; the MLP row (no message passing) is a reference, and so is the last row, a scorer that "
           f"reads the labels (1 if both ends share a class, else 0; ties averaged, so its order within a class is "
           f"random): what class membership alone gives. A model can exceed it by ordering candidates within a "
