@@ -272,12 +272,13 @@ def test_official_graph_split_and_mlp():
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_keys_defaults_and_errors():
-    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "graph/svm", "graph/mlp"}
+    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "graph/svm", "graph/mlp",
+                                      "node/ogb", "link/ogb", "graph/ogb"}
     assert DEFAULT_PROTOCOLS == {"node": "linear", "link": "dot", "graph": "svm"}
     assert get_protocol("node") is PROTOCOLS.get("node/linear")
     assert get_protocol("graph", "MLP") is PROTOCOLS.get("graph/mlp")
-    assert protocol_names("link") == ["dot", "mlp"]
-    with pytest.raises(KeyError, match="known: dot, mlp"):
+    assert protocol_names("link") == ["dot", "mlp", "ogb"]
+    with pytest.raises(KeyError, match="known: dot, mlp, ogb"):
         get_protocol("link", "knn")
     with pytest.raises(ValueError, match="unknown task"):
         get_protocol("edge")
