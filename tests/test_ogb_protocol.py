@@ -210,9 +210,9 @@ def test_ogbl_end_to_end_trains_on_official_train_edges_and_saved_run_matches(mo
     seen = []
     real_fit = api.fit
 
-    def spy(model, train_input, cfg):
+    def spy(model, train_input, cfg, *args, **kwargs):
         seen.append(train_input.edge_index.clone())
-        return real_fit(model, train_input, cfg)
+        return real_fit(model, train_input, cfg, *args, **kwargs)
 
     monkeypatch.setattr(api, "fit", spy)
     sets = ["train.epochs=2", "model.encoder.hidden_channels=8"]
