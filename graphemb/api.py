@@ -22,6 +22,7 @@ from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
+from graphemb.training.embeddings import fit_embeddings  # noqa: F401  (re-export)
 from graphemb.training.inference import embed_graphs, embed_nodes_for
 from graphemb.training.trainer import TrainResult, fit
 from graphemb.utils.seed import set_seed
@@ -98,12 +99,15 @@ def prepare_training_input(config: RunConfig, dataset):
     if task == "node":
         return dataset.data, None
     if task == "link":
+        from graphemb.data.ogb import official_link_split
         from graphemb.data.splits import link_split
 
         from graphemb.data.features import DEFAULT_DEGREE_CAP, refeaturize_training_graph
 
-        split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
-                           test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+        split = official_link_split(dataset)  # ogbl-*: the official edges, never re-split
+        if split is None:
+            split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
+                               test_ratio=config.task.link_test_ratio, seed=config.train.seed)
         # degree features from the training edges only (the loader computed them on all edges)
         cap = int(config.data.options.get("degree_cap", DEFAULT_DEGREE_CAP))
         train_data, note = refeaturize_training_graph(split.train_data, dataset.feature_note, cap)
@@ -310,35 +314,6 @@ def save_run(run: Run, out: Optional[PathLike] = None, *, overwrite: bool = Fals
     return run.run_dir
 
 
-def fit_embeddings(
-    data: Data,
-    model: str = "isoc-vgae",
-    *,
-    overrides: Optional[Mapping[str, Any]] = None,
-    preset: Optional[str] = None,
-    seed: int = 0,
-    device: str = "cpu",
-    progress: Optional[bool] = False,
-) -> Tensor:
-    """Train ``model`` without labels on one graph ``data`` (``x``, ``edge_index``) and return
-    its node embeddings ``[N, d]``. Used by the multimodal and matching pipelines.
-
-    Args:
-        overrides: a nested mapping of config values, e.g. ``{"train": {"epochs": 50}}``.
-    """
-    config = build_run_config(model, dataset="(in-memory)", task="node", preset=preset, values=overrides)
-    config = replace(config, train=replace(config.train, seed=seed, device=device, progress=progress))
-    if data.x is None:
-        raise ValueError("fit_embeddings needs node features data.x; build them first (e.g. from a text encoder)")
-    from graphemb.data.validate import validate_graph
-
-    validate_graph(data)
-    set_seed(seed, config.train.deterministic)
-    net = MODELS.get(model).from_config(data.x.size(1), config.model)
-    fit(net, data, config.train)
-    return embed_nodes_for(net, data, config.train)
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -346,17 +321,25 @@ def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optiona
     from graphemb.evaluation.protocols import EvalInputs
 
     options = dict(options or {})
+    name = getattr(dataset, "name", None)
+    official = getattr(dataset, "extra", {}).get("split_idx")  # OGB: the official split
     if task == "node":
         d = dataset.data
         return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask,
-                          options=options)
+                          options=options, dataset=name, split_idx=official)
     if task == "link":
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
                              "train the run with --task link")
-        return EvalInputs(embeddings, split=split, options=options)
-    y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
-    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None), options=options)
+        return EvalInputs(embeddings, split=split, options=options, dataset=name)
+    if getattr(dataset, "source", "") == "ogb":
+        from graphemb.data.ogb import ogb_eval_targets
+
+        y = ogb_eval_targets(dataset)  # [G, T], NaN = missing: the Evaluator's layout
+    else:
+        y = torch.cat([g.y.view(-1)[:1] for g in dataset.graphs])
+    return EvalInputs(embeddings, y=y, folds=getattr(dataset, "folds", None), options=options, dataset=name,
+                      split_idx=official)
 
 
 def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
@@ -383,10 +366,24 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
                          "encoder trained on training edges only: train with --task link")
     if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
         raise ConfigError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
-    key = protocol_key(task, protocol or config.task.protocol)
+    from graphemb.evaluation import ogb as _ogb
+
+    ogb_dataset = getattr(dataset, "source", "") == "ogb" and _ogb.is_ogb(dataset.name)
+    default = "ogb" if ogb_dataset and _ogb.is_ogb_task(dataset.name, task) else None
+    key = protocol_key(task, protocol or config.task.protocol or default)
+    if ogb_dataset:
+        _ogb.check_protocol(dataset.name, task, key.split("/", 1)[1])
     seed = config.train.seed if seed is None else seed
     inputs = _eval_inputs(task, embeddings, dataset, split, options)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
+
+
+def _name_official_protocol(rec: Dict[str, Any], dataset, protocol: str) -> None:
+    """An OGB record says which official protocol produced it (``rec["official"]``)."""
+    if protocol == "ogb":
+        from graphemb.evaluation.ogb import describe
+
+        rec["official"] = describe(dataset.name)
 
 
 def evaluate(
@@ -426,6 +423,7 @@ def evaluate(
                                            device=device, options=options)
         rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                                   time.perf_counter() - start)
+        _name_official_protocol(rec, dataset, name)
         if run_dir is not None:
             def add_record(metrics: Dict[str, Any]) -> None:
                 metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -474,6 +472,7 @@ def reproduce(
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
+    _name_official_protocol(rec, loaded, name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     return rec

@@ -16,7 +16,7 @@ from graphemb.evaluation import (DEFAULT_PROTOCOLS, PROTOCOLS, EvalInputs, Proto
                                  record_from_results, result_record, run_protocol, summarize,
                                  svm_protocol)
 from graphemb.evaluation.graph import official_split
-from graphemb.evaluation.link import rank_against_shared_negatives, sample_negatives
+from graphemb.evaluation.link import rank_against_shared_negatives
 from graphemb.evaluation.ranking import rank_against_negatives
 
 FAST_MLP = dict(hidden=16, lr=0.01, epochs=30, patience=30, batch_size=32)
@@ -214,18 +214,6 @@ def test_dot_protocol_random_embeddings_is_chance():
     assert 0.42 < dot_protocol(z, split).value < 0.58
 
 
-def test_sample_negatives_valid_distinct_and_seeded():
-    exclude = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
-    a = sample_negatives(6, exclude, 20, torch.Generator().manual_seed(0))
-    b = sample_negatives(6, exclude, 20, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == (2, 20)
-    keys = (a[0] * 6 + a[1]).tolist()
-    assert len(set(keys)) == 20 and all(u != v for u, v in a.t().tolist())
-    assert not set(keys) & {0 * 6 + 1, 1 * 6 + 0, 2 * 6 + 3, 3 * 6 + 2}
-    with pytest.raises(ValueError, match="non-edges"):
-        sample_negatives(3, exclude[:, :0], 7, torch.Generator())  # only 6 ordered non-edges exist
-
-
 def _cluster_split():
     """4 complete clusters of 8 nodes; within-cluster pairs are edges, across are not."""
     x, cluster = separable(32, 4, copies=2, noise=0.05)
@@ -284,12 +272,13 @@ def test_official_graph_split_and_mlp():
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_keys_defaults_and_errors():
-    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "graph/svm", "graph/mlp"}
+    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "graph/svm", "graph/mlp",
+                                      "node/ogb", "link/ogb", "graph/ogb"}
     assert DEFAULT_PROTOCOLS == {"node": "linear", "link": "dot", "graph": "svm"}
     assert get_protocol("node") is PROTOCOLS.get("node/linear")
     assert get_protocol("graph", "MLP") is PROTOCOLS.get("graph/mlp")
-    assert protocol_names("link") == ["dot", "mlp"]
-    with pytest.raises(KeyError, match="known: dot, mlp"):
+    assert protocol_names("link") == ["dot", "mlp", "ogb"]
+    with pytest.raises(KeyError, match="known: dot, mlp, ogb"):
         get_protocol("link", "knn")
     with pytest.raises(ValueError, match="unknown task"):
         get_protocol("edge")

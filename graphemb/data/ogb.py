@@ -94,6 +94,7 @@ def _stage(name: str, root: Optional[str], cache: Optional[str]) -> tuple[Option
         tried.append(d or r / dir_name)
         if d is not None and (d / "raw").is_dir():
             stage_tree(d, base / dir_name, ("raw", "split", "mapping", marker))
+            (base / dir_name).mkdir(parents=True, exist_ok=True)
             (base / dir_name / marker).touch()
             return base, tried
     tried.append(base / dir_name)
@@ -223,3 +224,59 @@ OGB_COMMON = {"ogbn-arxiv": "node", "ogbn-products": "node", "ogbn-proteins": "n
               "ogbg-molpcba": "graph", "ogbg-ppa": "graph"}
 for _n, _level in OGB_COMMON.items():
     register_dataset(DatasetSpec(_n, _level, "ogb", load_ogb, _ogb_local(_n)))
+
+
+def _pairs(part: Dict[str, Any], key: str = "edge") -> torch.Tensor:
+    """``[2, E]`` pairs of one part of an OGB edge split (``edge``/``edge_neg`` ``[E, 2]``, or
+    ``source_node``/``target_node`` ``[E]``)."""
+    if key in part:
+        return torch.as_tensor(part[key]).long().view(-1, 2).t().contiguous()
+    if key == "edge" and "source_node" in part:
+        return torch.stack([torch.as_tensor(part["source_node"]).long(), torch.as_tensor(part["target_node"]).long()])
+    raise ValueError(f"OGB edge split part has no {key!r} (keys: {sorted(part)})")
+
+
+def official_link_split(dataset: GraphDataset):
+    """The official edge split of an ``ogbl-*`` dataset as a :class:`~graphemb.data.splits.LinkSplit`
+    (no re-split), or ``None`` for any other dataset.
+
+    ``train_data`` holds the official train edges only (both directions), ``train_pos`` them
+    deduplicated (``u < v``); ``val_*``/``test_*`` are the official pairs exactly as OGB gives
+    them (not reordered, not deduplicated). For ``ogbl-citation2`` (MRR against 1000 negatives of
+    each query) ``val_neg``/``test_neg`` hold each query's negatives in query order, its source node
+    repeated: ``[2, Q * 1000]``.
+    """
+    from graphemb.data.splits import LinkSplit, undirected_pairs
+
+    if dataset.source != "ogb" or not dataset.name.lower().startswith("ogbl-"):
+        return None
+    split_edge = dataset.extra.get("split_edge")
+    if split_edge is None:
+        raise ValueError(f"{dataset.name} has no official edge split (extra['split_edge']); load it with load_dataset")
+    data = dataset.data
+    n = int(data.num_nodes)
+    out = {}
+    for part, prefix in (("valid", "val"), ("test", "test")):
+        p = split_edge[part]
+        out[f"{prefix}_pos"] = _pairs(p, "edge")
+        if "edge_neg" in p:
+            out[f"{prefix}_neg"] = _pairs(p, "edge_neg")
+        elif "target_node_neg" in p:  # per-query negatives
+            neg = torch.as_tensor(p["target_node_neg"]).long()
+            src = out[f"{prefix}_pos"][0]
+            out[f"{prefix}_neg"] = torch.stack([src.repeat_interleave(neg.size(1)), neg.reshape(-1)])
+        else:
+            raise ValueError(f"{dataset.name} split {part!r} has no negatives (keys: {sorted(p)})")
+    train_pos = undirected_pairs(_pairs(split_edge["train"], "edge"), n)
+    train_data = data.clone()
+    train_data.edge_index = torch.cat([train_pos, train_pos.flip(0)], 1)
+    return LinkSplit(train_data, train_pos, out["val_pos"], out["val_neg"], out["test_pos"], out["test_neg"])
+
+
+def ogb_eval_targets(dataset: GraphDataset) -> torch.Tensor:
+    """Targets in the Evaluator's layout: ``[N, T]`` node labels (``ogbn-*``) or ``[G, T]`` graph
+    labels (``ogbg-*``; NaN = missing)."""
+    if dataset.level == "node":
+        y = dataset.data.y
+        return y.view(y.size(0), -1)
+    return torch.cat([g.y.reshape(1, -1) for g in dataset.graphs])

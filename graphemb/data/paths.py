@@ -184,3 +184,40 @@ def locate_raw(
     if has_files(pyg_root / name / "raw", raw_files):
         return pyg_root, tried
     return None, tried
+
+
+def find_dataset_dir(
+    name: str,
+    root: Optional[str | os.PathLike] = None,
+    *,
+    prefixes: Sequence[str] = ("",),
+    what: str = "dataset",
+) -> Path:
+    """The folder of dataset ``name`` under the data roots: the one lookup every loader uses.
+
+    Looks at ``<r>/<prefix>/<name>`` for each data root ``r`` (:func:`data_roots`: ``root`` or
+    ``$GRAPHEMB_DATA``, each followed by its ``graphs/`` sub-folder when present) and each prefix
+    in order; every path component matches case-insensitively (``cora`` finds ``Cora``).
+
+    Args:
+        name: the dataset folder, may hold ``/`` (``er/DBLP-ACM``).
+        prefixes: sub-folders of a root to try, e.g. ``("matching", "")``.
+        what: how errors name the dataset (``"matching dataset"``).
+    Raises:
+        DatasetNotFoundError: no root is configured, or no candidate folder exists; lists
+            every path tried.
+    """
+    roots = data_roots(root)
+    if not roots:
+        raise DatasetNotFoundError(name, [], f"no data root: pass root=... / --data-root or set {ENV_DATA}")
+    tried: List[Path] = []
+    for r in roots:
+        for prefix in prefixes:
+            parts = [p for p in f"{prefix}/{name}".split("/") if p]
+            d: Optional[Path] = r
+            for part in parts:
+                d = find_child(d, part) if d is not None else None
+            tried.append(r.joinpath(*parts))
+            if d is not None:
+                return d
+    raise DatasetNotFoundError(name, tried, f"no {what} folder")

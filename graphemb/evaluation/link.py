@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor
 
+from graphemb.data.splits import sample_negatives
 from graphemb.evaluation.node import (ArrayLike, Device, _batches, as_float_tensor, probe_mlp,
                                       seeded)
 from graphemb.evaluation.ranking import Ties, _check_ties
@@ -139,41 +140,10 @@ def pair_dot(z: Tensor, edges: Tensor) -> Tensor:
     return (z[edges[0]].double() * z[edges[1]].double()).sum(-1)
 
 
-def sample_negatives(num_nodes: int, exclude: Tensor, num: int, generator: torch.Generator,
-                     max_rounds: int = 100) -> Tensor:
-    """``[2, num]`` distinct ordered pairs ``(u, v)``, ``u != v``, not in ``exclude`` ``[2, E]``.
-
-    Vectorised rejection sampling (as ``torch_geometric.utils.negative_sampling`` with an
-    explicit generator): draw candidate pairs, drop self-loops, excluded and repeated pairs,
-    repeat until ``num`` are found.
-    """
-    if num <= 0:
-        return torch.empty(2, 0, dtype=torch.long)
-    n = int(num_nodes)
-    excluded = torch.unique(exclude[0].cpu() * n + exclude[1].cpu())
-    capacity = n * (n - 1) - int(((excluded // n) != (excluded % n)).sum())
-    if capacity < num:
-        raise ValueError(f"cannot sample {num} negative pairs: the graph has only ~{max(capacity, 0)} non-edges")
-    found = torch.empty(0, dtype=torch.long)
-    for _ in range(max_rounds):
-        cand = torch.randint(0, n * n, (2 * (num - found.numel()) + 16,), generator=generator)
-        cand = cand[(cand // n) != (cand % n)]
-        cand = cand[~torch.isin(cand, excluded) & ~torch.isin(cand, found)]
-        # keep the first occurrence of each candidate, in draw order (no sort bias)
-        uniq, inv = torch.unique(cand, return_inverse=True)
-        first = torch.full((uniq.numel(),), cand.numel(), dtype=torch.long).scatter_reduce(
-            0, inv, torch.arange(cand.numel()), reduce="amin")
-        cand = cand[first.sort().values]
-        found = torch.cat([found, cand[: num - found.numel()]])
-        if found.numel() >= num:
-            return torch.stack([found // n, found % n])
-    raise RuntimeError(f"found only {found.numel()} of {num} negative pairs after {max_rounds} rounds; "
-                       "the graph is too dense for balanced negatives")
-
-
 def training_negatives(train_pos: Tensor, num_nodes: int, seed: int) -> Tensor:
-    """The MLP predictor's training negatives: ``train_pos.size(1)`` pairs drawn once with
-    ``seed``, never a self-loop nor a training edge in either direction.
+    """The MLP predictor's training negatives: ``train_pos.size(1)`` distinct undirected pairs
+    drawn once with ``seed`` by the library's one sampler
+    (:func:`graphemb.data.splits.sample_negatives`), never a self-loop nor a training edge.
 
     A function of ``train_pos`` and ``seed`` alone, both of which a saved run keeps
     (``split.pt``, ``config.yaml``), so ``graphemb evaluate RUN --protocol mlp`` draws exactly
@@ -181,7 +151,7 @@ def training_negatives(train_pos: Tensor, num_nodes: int, seed: int) -> Tensor:
     """
     pos = train_pos.long().cpu()
     gen = torch.Generator().manual_seed(int(seed))
-    return sample_negatives(num_nodes, torch.cat([pos, pos.flip(0)], 1), pos.size(1), gen)
+    return sample_negatives(pos, num_nodes, pos.size(1), gen)
 
 
 # --------------------------------------------------------------------------- protocols
@@ -235,8 +205,8 @@ def mlp_protocol(
     """The official IsoC-VGAE Hadamard-MLP link predictor (see the module docstring).
 
     Training negatives: ``split.train_neg`` when present, else :func:`training_negatives` (as
-    many pairs as ``split.train_pos``, sampled once with ``seed``, avoiding self-loops and the
-    training edges in both directions; never val/test information, never anything a saved run
+    many distinct undirected pairs as ``split.train_pos``, sampled once with ``seed``, avoiding
+    self-loops and the training edges; never val/test information, never anything a saved run
     lacks).
 
     Args:

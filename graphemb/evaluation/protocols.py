@@ -3,7 +3,8 @@
 Every entry is ``fn(inputs: EvalInputs, seed: int, device) -> ProtocolResult`` and is keyed
 ``"<task>/<name>"``: ``node/linear`` (default for node), ``node/mlp``, ``link/dot`` (default for
 link), ``link/mlp``, ``graph/svm`` (default for graph), ``graph/mlp``; ``mlp`` is always the
-official IsoC-VGAE probe. Register a new protocol with ``@PROTOCOLS.register("node/knn")``.
+official IsoC-VGAE probe. ``node/ogb``, ``link/ogb``, ``graph/ogb``: the official OGB split and
+Evaluator (:mod:`graphemb.evaluation.ogb`), the default for OGB datasets. Register a new protocol with ``@PROTOCOLS.register("node/knn")``.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from torch import Tensor
 from graphemb.evaluation import graph as _graph
 from graphemb.evaluation import link as _link
 from graphemb.evaluation import node as _node
+from graphemb.evaluation import ogb as _ogb
 from graphemb.evaluation.stats import ProtocolResult
 from graphemb.registry import Registry, normalize_name
 
@@ -35,6 +37,8 @@ class EvalInputs:
         split: a ``graphemb.data.splits.LinkSplit`` (link task).
         folds: optional ``(train_idx, test_idx)`` pairs (graph/svm; e.g. the GIN 10 folds).
         options: keyword overrides forwarded to the protocol function (``epochs``, ``Cs``, ...).
+        dataset: the dataset name (the ``ogb`` protocols pick their Evaluator by it).
+        split_idx: official ``{"train", "valid", "test"}`` indices (``ogb`` node/graph protocols).
     """
 
     embeddings: Tensor | np.ndarray
@@ -45,6 +49,8 @@ class EvalInputs:
     split: Optional[Any] = None
     folds: Optional[Sequence[Tuple[Any, Any]]] = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    dataset: Optional[str] = None
+    split_idx: Optional[Mapping[str, Any]] = None
 
 
 ProtocolFn = Callable[[EvalInputs, int, Any], ProtocolResult]
@@ -99,6 +105,30 @@ def graph_mlp(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResu
     """Official IsoC-VGAE MLP on a 50/20/30 split (:func:`graphemb.evaluation.graph.mlp_protocol`)."""
     _need(inputs, "graph/mlp", "y")
     return _graph.mlp_protocol(inputs.embeddings, inputs.y, seed, device=device, **dict(inputs.options))
+
+
+@PROTOCOLS.register("node/ogb")
+def node_ogb(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResult:
+    """Official ogbn split + Evaluator, linear probe (:func:`graphemb.evaluation.ogb.probe_protocol`)."""
+    _need(inputs, "node/ogb", "y", "split_idx", "dataset")
+    return _ogb.probe_protocol(inputs.embeddings, inputs.y, inputs.split_idx, inputs.dataset, seed, device=device,
+                               **dict(inputs.options))
+
+
+@PROTOCOLS.register("link/ogb")
+def link_ogb(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResult:
+    """Official ogbl edge split + Evaluator (:func:`graphemb.evaluation.ogb.link_protocol`)."""
+    _need(inputs, "link/ogb", "split", "dataset")
+    return _ogb.link_protocol(inputs.embeddings, inputs.split, inputs.dataset, seed, device=device,
+                              **dict(inputs.options))
+
+
+@PROTOCOLS.register("graph/ogb")
+def graph_ogb(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResult:
+    """Official ogbg split + Evaluator, linear probe (:func:`graphemb.evaluation.ogb.probe_protocol`)."""
+    _need(inputs, "graph/ogb", "y", "split_idx", "dataset")
+    return _ogb.probe_protocol(inputs.embeddings, inputs.y, inputs.split_idx, inputs.dataset, seed, device=device,
+                               **dict(inputs.options))
 
 
 def protocol_key(task: str, name: Optional[str] = None) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,19 +51,11 @@ class MatchingDataset:
 
 
 def find_root(sub: str, root: Optional[str | Path] = None) -> Path:
-    """The folder ``sub`` under ``root`` or ``$GRAPHEMB_DATA`` (``<r>/matching/<sub>``, then ``<r>/<sub>``)."""
-    bases = [Path(root)] if root is not None else ([Path(os.environ["GRAPHEMB_DATA"])] if os.environ.get("GRAPHEMB_DATA") else [])
-    if not bases:
-        raise FileNotFoundError(f"matching dataset {sub!r}: no data root; pass root=... or set GRAPHEMB_DATA "
-                                "(e.g. GRAPHEMB_DATA=/work/shared/datasets)")
-    tried = []
-    for b in bases:
-        for p in (b / "matching" / sub, b / sub):
-            tried.append(str(p))
-            if p.is_dir():
-                return p
-    raise FileNotFoundError(f"matching dataset {sub!r} not found; tried {', '.join(tried)}; set GRAPHEMB_DATA "
-                            "or pass root")
+    """The folder ``sub`` under ``root`` or ``$GRAPHEMB_DATA`` (``<r>/matching/<sub>``, then ``<r>/<sub>``),
+    through the library's one lookup (:func:`graphemb.data.paths.find_dataset_dir`)."""
+    from graphemb.data.paths import find_dataset_dir
+
+    return find_dataset_dir(sub, root, prefixes=("matching", ""), what="matching dataset")
 
 
 def _unquote_claim(line: str) -> str:

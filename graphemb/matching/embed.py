@@ -68,16 +68,12 @@ def gnn_embeddings(graph: MatchingGraph, x: Tensor, *, model: str = "isoc-vgae",
                    overrides: Optional[Dict[str, Any]] = None, seed: int = 0, device: str = "cpu") -> Tensor:
     """Train ``model`` (default IsoC-VGAE) on the graph with node features ``x`` and return ``[N, d]``.
 
-    Uses the library's trainer through ``graphemb.api.fit_embeddings`` with
+    Uses the library's trainer through :func:`graphemb.training.embeddings.fit_embeddings` with
     ``gnn_config(overrides)`` (:data:`MATCHING_GNN` plus ``overrides``).
     """
-    try:
-        from graphemb.api import fit_embeddings  # provided by the core (lead) — INTEGRATION POINT
-    except ImportError as e:  # pragma: no cover - depends on integration state
-        raise ImportError("graph-neural matching embeddings need graphemb.api.fit_embeddings(data, model, "
-                          "overrides=..., seed=..., device=...); it is not available in this install "
-                          f"({e}). Use --method walks meanwhile.") from e
     from torch_geometric.data import Data
+
+    from graphemb.training.embeddings import fit_embeddings
 
     data = Data(x=x, edge_index=graph.data.edge_index, num_nodes=graph.num_nodes)
     return torch.as_tensor(fit_embeddings(data, model=model, overrides=gnn_config(overrides), seed=seed, device=device)).float()

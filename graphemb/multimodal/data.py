@@ -592,18 +592,15 @@ def load_mag(name_or_path: str, *, root: str | os.PathLike | None = None, **kwar
         kwargs.pop("encoding", None)
         return make_synthetic_mag(**parse_synthetic_spec(name_or_path))
     p = Path(name_or_path).expanduser()
-    tried = [str(p)]
     if not p.is_dir():
-        base = root or os.environ.get("GRAPHEMB_DATA")
-        if base is not None:
-            for cand in (Path(base) / name_or_path, Path(base) / "mag" / name_or_path):
-                tried.append(str(cand))
-                if cand.is_dir():
-                    p = cand
-                    break
-    if not p.is_dir():
-        raise FileNotFoundError(f"MAG dataset {name_or_path!r} not found (tried {tried}); give a folder path, "
-                                f"set GRAPHEMB_DATA to the folder holding it, or use 'synthetic-mag'")
+        from graphemb.data.paths import DatasetNotFoundError, find_dataset_dir
+
+        try:  # the library's one lookup: <root>/<name>, then <root>/mag/<name>
+            p = find_dataset_dir(name_or_path, root, prefixes=("", "mag"), what="MAG dataset")
+        except DatasetNotFoundError as e:
+            raise FileNotFoundError(f"MAG dataset {name_or_path!r} not found (tried {[str(p), *e.tried]}); give a "
+                                    f"folder path, set GRAPHEMB_DATA to the folder holding it, or use "
+                                    f"'synthetic-mag'") from None
     if (p / "nodes.csv").is_file() or (p / "nodes.parquet").is_file():
         return load_plain(p, **kwargs)
     return load_magb(p, **kwargs)

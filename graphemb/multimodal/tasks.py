@@ -6,9 +6,12 @@ Every feature set is z-scored per column first (over the nodes that have it; no 
   per class drawn from the 60% part; val/test unchanged), full-batch AdamW with label smoothing,
   the test score of the epoch with the best validation accuracy (earliest on ties), accuracy and
   macro-F1, mean ± std over seeds;
-* link prediction: 85/5/10 edge split, a fused GNN scored by ``z_u . z_v``, each test edge ranked
-  against ``num_negatives`` sampled corrupted tails with averaged ties (MRR, Hits@1/3/10);
-* unsupervised: IsoC-VGAE (``graphemb.api.fit_embeddings``) on the concatenated z-scored
+* link prediction: 85/5/10 edge split (:func:`graphemb.data.splits.split_edges`), a fused GNN
+  scored by ``z_u . z_v``, each test edge ``(u, v)`` ranked against ``num_negatives`` *filtered*
+  corrupted tails (:func:`graphemb.data.splits.sample_corrupted_tails`: never ``u`` itself and
+  never a true tail of ``u``, i.e. any train/val/test edge of ``u``), ties averaged (MRR,
+  Hits@1/3/10);
+* unsupervised: IsoC-VGAE (``graphemb.training.embeddings.fit_embeddings``) on the concatenated z-scored
   features, then the core frozen-embedding probes (``graphemb.evaluation.protocols``:
   ``node/linear`` or ``node/mlp``) on the same 60/20/20 (or k-shot) masks. The core probes
   return accuracy only (no predictions), so the unsupervised results have no macro-F1.
@@ -23,17 +26,19 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from graphemb.data.splits import sample_corrupted_tails, split_edges
 from graphemb.evaluation.ranking import hits_at_k, mrr, rank_against_negatives
 from graphemb.evaluation.stats import summarize
 from graphemb.multimodal.data import MultimodalGraph
-from graphemb.multimodal.encoders.base import progress_enabled, resolve_device
 from graphemb.multimodal.predictors import NodePredictor
+from graphemb.training.embeddings import fit_embeddings
+from graphemb.utils.device import resolve_device
+from graphemb.utils.progress import progress
 
 __all__ = ["NodeTaskConfig", "random_split", "few_shot", "train_node_classifier", "node_classification",
-           "link_prediction", "link_split", "node_split", "fused_features", "embed_unsupervised", "probe_embeddings",
-           "unsupervised_node_classification"]
+           "link_prediction", "link_split", "rank_tails", "node_split", "fused_features", "embed_unsupervised",
+           "probe_embeddings", "unsupervised_node_classification"]
 
 
 @dataclass
@@ -121,8 +126,7 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
     best = (-1.0, 0.0, 0.0, -1)
     best_pred = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     since = 0
-    for epoch in tqdm(range(cfg.epochs), desc=f"{cfg.model}/{cfg.fusion}", leave=False,
-                      disable=not progress_enabled(show_progress)):
+    for epoch in progress(range(cfg.epochs), enabled=show_progress, desc=f"{cfg.model}/{cfg.fusion}", leave=False):
         net.train()
         opt.zero_grad()
         loss = F.cross_entropy(net(xs, ei, masks)[tr], y[tr], label_smoothing=cfg.label_smoothing)
@@ -165,36 +169,40 @@ def node_classification(graph: MultimodalGraph, features: Sequence[str], cfg: No
 
 
 # ---------------------------------------------------------------------------------------------
-def _split_edges(edge_index: Tensor, num_nodes: int, seed: int, val: float = 0.05, test: float = 0.10):
-    und = edge_index[:, edge_index[0] < edge_index[1]]
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(und.size(1), generator=g)
-    n_te, n_va = int(round(test * und.size(1))), int(round(val * und.size(1)))
-    te, va, tr = und[:, perm[:n_te]], und[:, perm[n_te : n_te + n_va]], und[:, perm[n_te + n_va :]]
-    return torch.cat([tr, tr.flip(0)], 1), va, te
-
-
-def _corrupt_tails(pos: Tensor, num_nodes: int, k: int, g: torch.Generator) -> Tensor:
-    """``[Q, k]`` random tails for each positive ``(u, v)`` (may include true edges; rare)."""
-    return torch.randint(0, num_nodes, (pos.size(1), k), generator=g)
-
-
 def link_split(graph: MultimodalGraph, seed: int, num_negatives: int = 100, *,
                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The evaluation split :func:`link_prediction` uses for ``seed``: ``(train_edge_index [2, 2T]
     (both directions), val [2, V], val_negatives [V, k], test [2, Q], test_negatives [Q, k])``.
-    Negatives are random tails drawn from ``generator`` (default: seeded with ``seed + 1``)."""
+
+    Positives: :func:`~graphemb.data.splits.split_edges` (5 % val, 10 % test, ``floor``) seeded
+    with ``seed``. Negatives: ``k = num_negatives`` distinct tails per query drawn from
+    ``generator`` (default: seeded with ``seed + 1``), *filtered*: never the head itself and never
+    a true tail of the head (any edge of the full graph, train, val or test), so a ranking never
+    counts a true edge as a negative.
+    """
     g = generator if generator is not None else torch.Generator().manual_seed(seed + 1)
-    train_ei, va, te = _split_edges(graph.edge_index, graph.num_nodes, seed)
-    neg_va = _corrupt_tails(va, graph.num_nodes, num_negatives, g)
-    neg_te = _corrupt_tails(te, graph.num_nodes, num_negatives, g)
-    return train_ei, va, neg_va, te, neg_te
+    n = graph.num_nodes
+    tr, va, te = split_edges(graph.edge_index, n, 0.05, 0.10, torch.Generator().manual_seed(seed))
+    known = torch.cat([graph.edge_index, graph.edge_index.flip(0)], 1)  # true tails, both directions
+    neg_va = sample_corrupted_tails(va[0], n, num_negatives, g, exclude=known)
+    neg_te = sample_corrupted_tails(te[0], n, num_negatives, g, exclude=known)
+    return torch.cat([tr, tr.flip(0)], 1), va, neg_va, te, neg_te
+
+
+def rank_tails(z: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+    """1-based rank (ties averaged) of each query's true tail among its negative tails, scored by
+    ``z_u . z_v``: ``z`` ``[N, d]``, ``pos`` ``[2, Q]``, ``neg`` ``[Q, k]`` -> ``[Q]`` (CPU)."""
+    pos, neg = pos.to(z.device), neg.to(z.device)
+    ps = (z[pos[0]] * z[pos[1]]).sum(-1)
+    ns = (z[pos[0]].unsqueeze(1) * z[neg]).sum(-1)
+    return rank_against_negatives(ps.cpu(), ns.cpu(), ties="average")
 
 
 def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,
                     seed: int = 0, num_negatives: int = 100, ks: Sequence[int] = (1, 3, 10)) -> dict:
-    """Link prediction with a fused GNN (dot-product decoder, BCE with one random negative per
-    positive); test edges ranked against ``num_negatives`` corrupted tails, ties averaged.
+    """Link prediction with a fused GNN (dot-product decoder, BCE with one corrupted tail per
+    training edge, redrawn each epoch, never a training edge); val/test edges ranked against
+    ``num_negatives`` filtered corrupted tails (:func:`link_split`), ties averaged.
 
     Returns ``{"mrr", "hits@1", "hits@3", "hits@10", "val_mrr"}`` at the best validation epoch.
     """
@@ -208,13 +216,8 @@ def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTa
     net = NodePredictor([x.size(1) for x in xs], cfg.hidden, model=cfg.model, fusion=cfg.fusion, hidden=cfg.hidden,
                         fusion_dim=cfg.fusion_dim, num_layers=cfg.num_layers, dropout=cfg.dropout).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_cpu = train_ei
     train_ei = train_ei.to(dev)
-
-    def ranks(z: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        pos, neg = pos.to(dev), neg.to(dev)
-        ps = (z[pos[0]] * z[pos[1]]).sum(-1)
-        ns = (z[pos[0]].unsqueeze(1) * z[neg]).sum(-1)
-        return rank_against_negatives(ps.cpu(), ns.cpu(), ties="average")
 
     best: dict = {"val_mrr": -1.0}
     since = 0
@@ -223,7 +226,8 @@ def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTa
         opt.zero_grad()
         z = net(xs, train_ei, masks)
         pos = train_ei
-        neg = torch.stack([pos[0], torch.randint(0, n, (pos.size(1),), generator=g).to(dev)])
+        tails = sample_corrupted_tails(train_cpu[0], n, 1, g, exclude=train_cpu).view(-1)
+        neg = torch.stack([pos[0], tails.to(dev)])
         ps, ns = (z[pos[0]] * z[pos[1]]).sum(-1), (z[neg[0]] * z[neg[1]]).sum(-1)
         loss = F.binary_cross_entropy_with_logits(torch.cat([ps, ns]), torch.cat([torch.ones_like(ps), torch.zeros_like(ns)]))
         loss.backward()
@@ -231,9 +235,9 @@ def link_prediction(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTa
         net.eval()
         with torch.no_grad():
             z = net(xs, train_ei, masks)
-            v = mrr(ranks(z, va, neg_va))
+            v = mrr(rank_tails(z, va, neg_va))
             if v > best["val_mrr"]:
-                r = ranks(z, te, neg_te)
+                r = rank_tails(z, te, neg_te)
                 best = {"val_mrr": v, "mrr": mrr(r), **{f"hits@{k}": hits_at_k(r, k) for k in ks}, "best_epoch": epoch}
                 since = 0
             else:
@@ -266,14 +270,12 @@ def fused_features(graph: MultimodalGraph, features: Sequence[str]) -> Tensor:
 def embed_unsupervised(graph: MultimodalGraph, features: Sequence[str], *, seed: int = 0,
                        model: str = "isoc-vgae", overrides: dict | None = None, device: str = "cpu") -> Tensor:
     """Node embeddings ``[N, d]`` of a label-free model (default IsoC-VGAE, arXiv 2312.05519)
-    trained by :func:`graphemb.api.fit_embeddings` on :func:`fused_features`.
+    trained by :func:`graphemb.training.embeddings.fit_embeddings` on :func:`fused_features`.
 
     Args:
         overrides: nested config values, e.g. ``{"model": {"encoder": {"hidden_channels": 128}},
             "train": {"epochs": 50, "lr": 1e-3}}``; default: the model's own defaults.
     """
-    from graphemb.api import fit_embeddings
-
     data = graph.to_pyg()
     data.x = fused_features(graph, features)
     return fit_embeddings(data, model, overrides=overrides, seed=seed, device=device).detach().cpu()

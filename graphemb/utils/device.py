@@ -1,18 +1,25 @@
-"""Device resolution with clear errors."""
+"""The one device resolution of the library, with clear errors."""
 from __future__ import annotations
+
+from typing import Optional, Union
 
 import torch
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available) -> ``torch.device``.
+def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``/``None`` (CUDA when available,
+    else CPU) -> ``torch.device``.
 
     Raises:
-        ValueError: for a CUDA device on a machine without CUDA, naming the fix.
+        ValueError: an unknown device string, or a CUDA device on a machine without CUDA (or
+            without that many GPUs), naming the fix.
     """
-    if device is None or str(device) == "auto":
+    if device is None or str(device).strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {str(device)!r} ({e}); use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} requested but CUDA is not available here; use --device cpu")

@@ -1,4 +1,6 @@
-"""Shared pieces of the node encoders: the ``NodeEncoder`` protocol, token pooling, devices, batching.
+"""Shared pieces of the node encoders: the ``NodeEncoder`` protocol, token pooling, batching.
+
+Devices and progress bars come from :mod:`graphemb.utils` (one implementation each).
 
 Every node encoder (text, image, vision-language) is a small object with ``name``, ``dim``,
 ``modality`` and ``encode(items, batch_size, show_progress) -> np.ndarray [n, dim] float32``.
@@ -7,7 +9,6 @@ Encoders hold only their frozen model; nothing is stashed between calls.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Iterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 import numpy as np
@@ -47,23 +48,6 @@ def pool_tokens(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
     pos = torch.arange(1, hidden.size(1) + 1, device=hidden.device).view(1, -1)
     last = (attention_mask.long() * pos).argmax(1)
     return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
-
-
-def resolve_device(device: str = "cpu") -> torch.device:
-    """``"auto"`` picks CUDA when available; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return dev
-
-
-def progress_enabled(show_progress: bool | None) -> bool:
-    """``None`` means: show a bar only when stderr is a terminal."""
-    if show_progress is None:
-        return sys.stderr.isatty()
-    return bool(show_progress)
 
 
 def batches(items: Sequence[T], batch_size: int) -> Iterator[Sequence[T]]:

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from graphemb.data.paths import cache_root  # the one cache lookup (re-exported)
 from graphemb.multimodal.encoders.base import NodeEncoder
 from graphemb.utils.io import DataFileError, atomic_write, load_npz, read_json, write_json
 
@@ -34,11 +35,6 @@ __all__ = ["cache_root", "feature_cache_dir", "encode_nodes", "encode_graph", "e
 # Encoder attributes that change the vectors; each one present is part of the cache key.
 VECTOR_OPTIONS = ("name", "dim", "backend", "pooling", "max_length", "truncation", "normalize", "prompt",
                   "use_chat_template", "size", "image_size", "dtype", "revision", "width")
-
-
-def cache_root() -> Path:
-    """``$GRAPHEMB_CACHE`` or ``~/.cache/graphemb``."""
-    return Path(os.environ.get("GRAPHEMB_CACHE", Path.home() / ".cache" / "graphemb"))
 
 
 def _slug(s: str) -> str:

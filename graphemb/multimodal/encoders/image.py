@@ -19,9 +19,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from graphemb.multimodal.encoders.base import batches, from_pretrained, progress_enabled, resolve_device, to_numpy
+from graphemb.multimodal.encoders.base import batches, from_pretrained, to_numpy
+from graphemb.utils.device import resolve_device
+from graphemb.utils.progress import progress
 
 __all__ = ["ImageEncoder", "PixelEncoder", "load_image_encoder", "open_image"]
 
@@ -45,7 +46,7 @@ def _run_batches(name: str, items: Sequence, dim: int, batch_size: int, show_pro
     out = np.zeros((len(items), dim), dtype=np.float32)
     present = np.array([it is not None for it in items], dtype=bool)
     idx = np.flatnonzero(present)
-    bar = tqdm(total=len(idx), desc=f"image:{name}", unit="img", disable=not progress_enabled(show_progress))
+    bar = progress(total=len(idx), enabled=show_progress, desc=f"image:{name}", unit="img")
     for chunk in batches(idx, batch_size):
         out[chunk] = to_numpy(fn([open_image(items[i]) for i in chunk]))
         bar.update(len(chunk))

@@ -22,17 +22,16 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from graphemb.multimodal.encoders.base import (
     POOLINGS,
     batches,
     from_pretrained,
     pool_tokens,
-    progress_enabled,
-    resolve_device,
     to_numpy,
 )
+from graphemb.utils.device import resolve_device
+from graphemb.utils.progress import progress
 
 __all__ = ["TextEncoder", "load_text_encoder", "resolve_text_model", "TEXT_ALIASES"]
 
@@ -137,8 +136,7 @@ class TextEncoder:
         """Embed ``texts`` (``None``/NaN count as empty strings) into ``float32 [len(texts), dim]``."""
         texts = [t if isinstance(t, str) else "" for t in texts]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(texts), desc=f"text:{self.name}", unit="text",
-                   disable=not progress_enabled(show_progress))
+        bar = progress(total=len(texts), enabled=show_progress, desc=f"text:{self.name}", unit="text")
         i = 0
         for chunk in batches(texts, batch_size):
             emb = self._encode_batch(list(chunk))

@@ -16,12 +16,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from graphemb.multimodal.encoders.base import (
-    batches, from_pretrained, pool_tokens, progress_enabled, resolve_device, to_numpy,
-)
+from graphemb.multimodal.encoders.base import batches, from_pretrained, pool_tokens, to_numpy
 from graphemb.multimodal.encoders.image import open_image
+from graphemb.utils.device import resolve_device
+from graphemb.utils.progress import progress
 
 __all__ = ["CLIPJointEncoder", "VLMMeanEncoder", "load_vlm_encoder"]
 
@@ -71,7 +70,7 @@ class CLIPJointEncoder:
     def encode(self, pairs: Sequence, batch_size: int = 32, show_progress: bool | None = None) -> np.ndarray:
         """Embed ``(text, image)`` pairs into ``float32 [n, dim]``."""
         out = np.zeros((len(pairs), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(pairs), desc=f"clip:{self.name}", disable=not progress_enabled(show_progress))
+        bar = progress(total=len(pairs), enabled=show_progress, desc=f"clip:{self.name}")
         for s in range(0, len(pairs), batch_size):
             chunk = pairs[s : s + batch_size]
             out[s : s + len(chunk)] = to_numpy(self._batch(chunk))
@@ -154,7 +153,7 @@ class VLMMeanEncoder:
         (``batch_size`` is accepted for the common interface; VLM processors differ in how they
         batch images with text)."""
         out = np.zeros((len(pairs), self.dim), dtype=np.float32)
-        for i, (t, im) in enumerate(tqdm(pairs, desc=f"vlm:{self.name}", disable=not progress_enabled(show_progress))):
+        for i, (t, im) in enumerate(progress(pairs, enabled=show_progress, desc=f"vlm:{self.name}")):
             out[i] = to_numpy(self._one(t, im))
         return out
 
