@@ -201,13 +201,36 @@ def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> 
     train_input, split = prepare_training_input(config, dataset)
     in_channels = dataset.num_features
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
-    result = fit(model, train_input, config.train)
+    result = fit(model, train_input, config.train, val_score=_link_val_score(split, train_input))
     emb, ids = compute_embeddings(model, config, train_input, dataset)
     model.cpu().eval()
     run = Run(config, model, result, emb, ids, dataset, split, out_dir)
     if out_dir is not None:
         save_run(run)
     return run
+
+
+def _link_val_score(split, train_data):
+    """Unsupervised checkpoint score for ``train.select_by=val``: validation-edge AUC of the model's
+    pair scores (``model.score_pairs(z, pairs)`` when it has a decoder for them, else ``z_u . z_v``).
+    Uses validation edges and sampled non-edges only, never labels. ``None`` without a link split."""
+    if split is None:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    from graphemb.evaluation.link import pair_dot
+
+    def score(model: EmbeddingModel) -> float:
+        dev = next(model.parameters()).device
+        z = model.embed(train_data.x.to(dev), train_data.edge_index.to(dev))
+        scorer = getattr(model, "score_pairs", None)
+        with torch.no_grad():
+            pos, neg = (scorer(z, e.to(dev)) if scorer is not None else pair_dot(z, e.to(dev))
+                        for e in (split.val_pos, split.val_neg))
+        labels = np.r_[np.ones(pos.numel()), np.zeros(neg.numel())]
+        return float(roc_auc_score(labels, torch.cat([pos, neg]).double().cpu().numpy()))
+
+    return score
 
 
 def _train_summary(result: TrainResult) -> Dict[str, Any]:

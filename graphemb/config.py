@@ -65,6 +65,14 @@ class TrainConfig:
         deterministic: request deterministic kernels where torch has them.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         progress: progress bar on/off; ``None`` = only on a TTY.
+        lr_schedule: ``constant`` (default) or ``cosine`` (GraphMAE), applied per epoch
+            (``graphemb.training.schedules``).
+        warmup_epochs: linear learning-rate warm-up epochs before the schedule (BGRL); 0 = none.
+        select_by: which weights training returns: ``None`` (default) the last epoch's, or the
+            best-loss epoch's when ``patience`` > 0; ``"val"`` the epoch with the best
+            unsupervised validation score (link task: AUC of the model's pair scores on the
+            validation edges, no labels; MaskGAE).
+        val_every: epochs between validation scores when ``select_by="val"``.
     """
 
     epochs: int = 200
@@ -79,6 +87,10 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "cpu"
     progress: Optional[bool] = None
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    select_by: Optional[str] = None
+    val_every: int = 1
 
 
 @dataclass
