@@ -94,6 +94,14 @@ def prepare_training_input(config: RunConfig, dataset):
     _check_task(task, dataset)
     _validate(dataset)
     if task == "node":
+        if config.train.select_by == "val":
+            # Unsupervised checkpoint selection on held-out edges (MaskGAE's node protocol): the
+            # encoder trains on the training edges; embeddings are still of the full graph.
+            from graphemb.data.splits import link_split
+
+            split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
+                               test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+            return split.train_data, split
         return dataset.data, None
     if task == "link":
         from graphemb.data.splits import link_split
@@ -113,7 +121,7 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
-    emb = embed_nodes(model, train_input, device=device)
+    emb = embed_nodes(model, dataset.data if config.task.name == "node" else train_input, device=device)
     ids = getattr(dataset.data, "node_id", None)
     if ids is None:
         ids = torch.arange(emb.size(0))
@@ -212,7 +220,8 @@ def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> 
 
 def _link_val_score(split, train_data):
     """Unsupervised checkpoint score for ``train.select_by=val``: validation-edge AUC of the model's
-    pair scores (``model.score_pairs(z, pairs)`` when it has a decoder for them, else ``z_u . z_v``).
+    pair scores (``model.link_scores(x, edge_index, pairs)`` when it has a decoder for them, else
+    ``z_u . z_v`` of its embeddings).
     Uses validation edges and sampled non-edges only, never labels. ``None`` without a link split."""
     if split is None:
         return None
@@ -222,10 +231,11 @@ def _link_val_score(split, train_data):
 
     def score(model: EmbeddingModel) -> float:
         dev = next(model.parameters()).device
-        z = model.embed(train_data.x.to(dev), train_data.edge_index.to(dev))
-        scorer = getattr(model, "score_pairs", None)
+        x, ei = train_data.x.to(dev), train_data.edge_index.to(dev)
+        scorer = getattr(model, "link_scores", None)
+        z = model.embed(x, ei) if scorer is None else None
         with torch.no_grad():
-            pos, neg = (scorer(z, e.to(dev)) if scorer is not None else pair_dot(z, e.to(dev))
+            pos, neg = (scorer(x, ei, e.to(dev)) if scorer is not None else pair_dot(z, e.to(dev))
                         for e in (split.val_pos, split.val_neg))
         labels = np.r_[np.ones(pos.numel()), np.zeros(neg.numel())]
         return float(roc_auc_score(labels, torch.cat([pos, neg]).double().cpu().numpy()))

@@ -322,7 +322,8 @@ def build_run_config(
     if task_name not in TASKS:
         raise ConfigError(f"unknown task {task_name!r}; choose one of {list(TASKS)}")
     preset_name = layered.get("preset") or "default"
-    base = get_preset(name, preset_name, task_name)  # nested dict of preset values
+    ds_name = (layered.get("data") or {}).get("name", DataConfig.name)
+    base = get_preset(name, preset_name, task_name, dataset=ds_name)  # nested dict of preset values
     merged = deep_update(base, {k: v for k, v in layered.items() if k != "model"})
     # Layer over the model's own defaults, so that a partial section (``encoder: {conv: gin}``)
     # keeps the model's other encoder defaults instead of EncoderConfig's generic ones.
