@@ -439,17 +439,21 @@ def format_record(rec: Mapping[str, Any]) -> str:
 
 
 def _write_table(out: Path, emb: np.ndarray, ids: Mapping[str, np.ndarray]) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from graphemb.utils.io import atomic_write
+
     if out.suffix == ".npy":
-        np.save(out, emb)
         id_arr = np.stack(list(ids.values()), 1) if len(ids) > 1 else next(iter(ids.values()))
-        np.save(out.with_name(out.stem + ".ids.npy"), id_arr)
+        with atomic_write(out.with_name(out.stem + ".ids.npy")) as f:
+            np.save(f, id_arr)
+        with atomic_write(out) as f:
+            np.save(f, emb)
         return out
     if out.suffix == ".parquet":
         import pandas as pd
 
         df = pd.DataFrame({**ids, **{f"e{j}": emb[:, j] for j in range(emb.shape[1])}})
-        df.to_parquet(out, index=False)
+        with atomic_write(out) as f:
+            df.to_parquet(f, index=False)
         return out
     raise ValueError(f"unsupported output {out.name!r}: use a .npy (ids in <stem>.ids.npy) or .parquet file")
 

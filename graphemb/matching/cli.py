@@ -91,7 +91,10 @@ def _embed(args: argparse.Namespace) -> int:
     z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset), features=args.features, seed=args.seed,
                     device=args.device, gnn_overrides=_gnn_overrides(args))
     out = Path(args.out) if args.out else Path(args.graph_dir) / f"embeddings_{args.method}.pt"
-    torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, out)
+    from graphemb.utils.io import atomic_write
+
+    with atomic_write(out) as f:
+        torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
     print(f"saved {tuple(z.shape)} embeddings to {out}")
     return 0
 

@@ -8,7 +8,6 @@ TDmatch drops the corpus-B n-grams that never occur in corpus A; here that is
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Sequence
@@ -180,11 +179,14 @@ class MatchingGraph:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``graph.pt`` (tensors) and ``graph.json`` (names, meta) into ``directory``."""
+        from graphemb.utils.io import atomic_write, write_json
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        torch.save({"edge_index": self.data.edge_index, "node_type": self.node_type,
-                    "a_nodes": self.a_nodes, "b_nodes": self.b_nodes}, d / "graph.pt")
-        (d / "graph.json").write_text(json.dumps({"names": self.names, "meta": self.meta}))
+        with atomic_write(d / "graph.pt") as f:
+            torch.save({"edge_index": self.data.edge_index, "node_type": self.node_type,
+                        "a_nodes": self.a_nodes, "b_nodes": self.b_nodes}, f)
+        write_json(d / "graph.json", {"names": self.names, "meta": self.meta})
         return d
 
     @classmethod
@@ -194,8 +196,14 @@ class MatchingGraph:
         if not (d / "graph.pt").is_file():
             raise FileNotFoundError(f"no matching graph in {d} (expected graph.pt and graph.json); "
                                     "create one with `graphemb match build A B --out DIR`")
-        t = torch.load(d / "graph.pt", weights_only=True)
-        j = json.loads((d / "graph.json").read_text())
+        from graphemb.utils.io import DataFileError, read_json
+
+        try:
+            t = torch.load(d / "graph.pt", weights_only=True)
+        except (RuntimeError, EOFError, OSError) as e:
+            raise DataFileError(d / "graph.pt", f"truncated or corrupt matching graph ({e})",
+                                "rebuild it with `graphemb match build`") from None
+        j = read_json(d / "graph.json", what="matching graph names file")
         data = Data(edge_index=t["edge_index"], node_type=t["node_type"], num_nodes=len(j["names"]))
         return cls(data, j["names"], t["a_nodes"], t["b_nodes"], j["meta"])
 

@@ -23,14 +23,14 @@ import torch
 
 from graphemb import __version__
 from graphemb.config import RunConfig, run_config_from_dict, save_yaml
+from graphemb.utils.io import load_npz, read_json, temp_name
 import yaml
 
 PathLike = Union[str, Path]
 
 
-def _atomic(path: Path):
-    tmp = path.with_name(path.name + ".tmp")
-    return tmp
+def _atomic(path: Path) -> Path:
+    return temp_name(path)  # per-process name: concurrent writers never share a temp file
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -75,8 +75,7 @@ def load_metrics(path: PathLike) -> Dict[str, Any]:
     f = Path(path) / "metrics.json"
     if not f.is_file():
         return {}
-    with open(f) as fh:
-        return json.load(fh)
+    return read_json(f, what="metrics file")
 
 
 def update_metrics(path: PathLike, key: str, value: Any) -> Dict[str, Any]:
@@ -114,7 +113,7 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
 
 def save_embeddings(path: PathLike, embeddings: torch.Tensor, ids: torch.Tensor, level: str) -> None:
     path = Path(path)
-    tmp = path / "embeddings.tmp.npz"
+    tmp = _atomic(path / "embeddings.npz")
     np.savez(tmp, embeddings=embeddings.detach().cpu().float().numpy(), ids=ids.detach().cpu().numpy(), level=np.array(level))
     _replace(tmp, path / "embeddings.npz")
 
@@ -124,8 +123,8 @@ def load_embeddings(path: PathLike):
     f = Path(path) / "embeddings.npz"
     if not f.is_file():
         raise FileNotFoundError(f"{f} not found: the run in {path} saved no embeddings (did training finish?)")
-    with np.load(f, allow_pickle=False) as z:
-        return torch.from_numpy(z["embeddings"]), torch.from_numpy(z["ids"]), str(z["level"])
+    z = load_npz(f, ("embeddings", "ids", "level"), what="embeddings file")
+    return torch.from_numpy(z["embeddings"]), torch.from_numpy(z["ids"]), str(z["level"])
 
 
 def save_split(path: PathLike, split: Any) -> None:
