@@ -6,41 +6,72 @@ protocol of the task on the same frozen embeddings. That is exactly what
     graphemb reproduce MODEL --config experiments/configs/<row>.yaml --seeds N --protocol P --json
 
 computes for each protocol P (same seeds, same deterministic CPU training), only without
-training twice. Raw records go to experiments/results/<row>.json; RESULTS.md is rebuilt from
-all of them (``--report-only`` rebuilds it without training).
+training twice. Raw records go to experiments/results/<row>.json (each with the resolved config it
+ran); RESULTS.md is rebuilt from them and from experiments/references.yaml (the published / other
+projects' numbers, per model, dataset, task and protocol) and nothing else: ``--report-only``
+rebuilds it without training, ``--check`` verifies that the committed RESULTS.md is exactly what
+the records give. A record whose stored config no longer matches its row's current config (or
+one marked with ``--mark-stale``) is shown as stale.
 
     python experiments/run_results.py --seeds 5 --threads 2 [--device cuda] [--only 'vgae_paper_*'] [--report-only]
+    python experiments/run_results.py --check
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import fnmatch
 import json
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
-CONFIGS, RESULTS = HERE / "configs", HERE / "results"
+CONFIGS, RESULTS, REFERENCES = HERE / "configs", HERE / "results", HERE / "references.yaml"
 
 NODE_SETS, GRAPH_SETS = ("Cora", "CiteSeer"), ("MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY")
 MODELS = (("isoc-vgae", "paper"), ("isoc-vgae", "default"), ("vgae", "paper"))
 PROTOCOLS = {"node": ("linear", "mlp"), "link": ("dot", "mlp"), "graph": ("svm", "mlp")}
 
-# Published numbers, protocol by protocol (issue #2, section 9).
-PUBLISHED = {
-    ("Cora", "node", "linear"): "GraphMAE 84.2 ± 0.4",
-    ("CiteSeer", "node", "linear"): "GraphMAE 73.4 ± 0.4",
-    ("Cora", "link", "dot"): "VGAE (Kipf & Welling) AUC 91.4 / AP 92.6",
-    ("CiteSeer", "link", "dot"): "VGAE (Kipf & Welling) AUC 90.8 / AP 92.0",
-    ("MUTAG", "graph", "svm"): "InfoGraph 89.01 ± 1.13; GraphMAE 88.19 ± 1.26",
-    ("PROTEINS", "graph", "svm"): "GraphMAE 75.30 ± 0.39",
-    ("IMDB-BINARY", "graph", "svm"): "GraphMAE 75.52 ± 0.66",
-    ("Cora", "node", "mlp"): "official IsoC-VGAE code, 1 seed, this machine: 85.5",
-    ("Cora", "link", "mlp"): "official IsoC-VGAE code, 1 seed, this machine: AUC 93.1 / AP 94.4",
-    ("MUTAG", "graph", "mlp"): "official IsoC-VGAE code, 1 seed, this machine: 76.8",
-}
+OUR_MODELS = {m for m, _ in MODELS}
+# the percentage metrics a row shows, by task (link rows show AUC / AP)
+ROW_METRICS = {"node": ("accuracy",), "link": ("auc", "ap"), "graph": ("accuracy",)}
+
+
+def load_references(path: Path = REFERENCES) -> list:
+    """The entries of experiments/references.yaml (see its header for the fields)."""
+    entries = yaml.safe_load(path.read_text())["references"]
+    need = {"model", "dataset", "task", "protocol", "metric", "value", "std", "source"}
+    for i, e in enumerate(entries):
+        if not need <= set(e):
+            raise ValueError(f"{path} entry {i} lacks {sorted(need - set(e))}")
+    return entries
+
+
+def fmt_reference(entries) -> str:
+    """``"AUC 91.4 ± 0.01 / AP 92.6 ± 0.01 (source)"`` for the entries of one (model, row)."""
+    if not entries:
+        return ""
+    vals = " / ".join(f"{e['metric'].upper() if e['metric'] != 'accuracy' else ''}{' ' if e['metric'] != 'accuracy' else ''}"
+                      f"{e['value']}" + (f" ± {e['std']}" if e.get("std") is not None else "") for e in entries)
+    return f"{vals.strip()} ({entries[0]['source']})"
+
+
+def references_for(refs, model, dataset, task, protocol, same_model: bool) -> str:
+    """Reference cell: the row model's own published number, or other methods' (named)."""
+    out = []
+    models = sorted({e["model"] for e in refs})
+    for m in models:
+        if (m == model) != same_model or (not same_model and m in OUR_MODELS):
+            continue
+        hit = [e for e in refs if (e["model"], e["dataset"], e["task"], e["protocol"]) == (m, dataset, task, protocol)
+               and e["metric"] in ROW_METRICS[task]]
+        hit.sort(key=lambda e: ROW_METRICS[task].index(e["metric"]))
+        if hit:
+            out.append(fmt_reference(hit) if same_model else f"{m}: {fmt_reference(hit)}")
+    return "; ".join(out)
 
 
 def rows():
@@ -109,7 +140,30 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> 
         rec.update(preset=preset, command=command(path, seeds, p, device), device=device,
                    train_seconds_per_epoch=sum(epoch_secs) / len(epoch_secs), peak_memory_mb=max(peak))
         records.append(rec)
-    return {"row": row_name(model, preset, ds, task), "records": records}
+    return {"row": row_name(model, preset, ds, task), "config": comparable_config(base), "records": records}
+
+
+def comparable_config(cfg) -> dict:
+    """The resolved config of a row without what varies per run (seed, device, progress)."""
+    d = cfg.to_dict()
+    for k in ("seed", "device", "progress"):
+        d.get("train", {}).pop(k, None)
+    return json.loads(json.dumps(d))
+
+
+def current_config(model, preset, ds, task) -> dict:
+    from graphemb.config import build_run_config
+
+    return comparable_config(build_run_config(config_file=CONFIGS / f"{row_name(model, preset, ds, task)}.yaml"))
+
+
+def staleness(row, stored: dict) -> str:
+    """Why a stored row no longer shows the current code's recipe ("" when it does)."""
+    if stored.get("stale"):
+        return stored["stale"]
+    if "config" in stored and stored["config"] != current_config(*row):
+        return "its config differs from the row's current config; rerun"
+    return ""
 
 
 def fmt(block, scale=100.0) -> str:
@@ -118,38 +172,76 @@ def fmt(block, scale=100.0) -> str:
     return f"{scale * block['mean']:.2f} ± {scale * block['std']:.2f}"
 
 
-def report(seeds_note: str) -> str:
-    recs = []
-    for f in sorted(RESULTS.glob("*.json")):
-        recs += json.loads(f.read_text())["records"]
+def load_rows():
+    """``[(row, stored JSON)]`` for every row that has a record file, in table order."""
+    out = []
+    for row in rows():
+        f = RESULTS / f"{row_name(*row)}.json"
+        if f.is_file():
+            out.append((row, json.loads(f.read_text())))
+    return out
+
+
+def report() -> str:
+    """RESULTS.md from the stored records and experiments/references.yaml only."""
+    refs = load_references()
+    stored = load_rows()
     out = ["# Results", "",
-           "Generated by `python experiments/run_results.py` from the raw records in `experiments/results/`;",
-           "every row names the command that reproduces it (seeds 0..N-1, on the device the row names;",
+           "Generated by `python experiments/run_results.py` from the raw records in `experiments/results/`",
+           "and the reference numbers in `experiments/references.yaml` (nothing typed by hand;",
+           "`python experiments/run_results.py --check` verifies it). Every row names the command that",
+           "reproduces it (seeds 0..N-1, N in the `seeds` column, on the device the row names;",
            "cuda rows ran on one H200 with torch 2.11 / PyG 2.8.0, cpu rows on 2 cores with torch 2.13).",
-           "Values are percentages,",
-           "mean ± population std over seeds. " + seeds_note, "",
+           "Values are percentages, mean ± population std over seeds. `reference` is a published (or",
+           "official-code) number of the row's own model under the same protocol; `other methods` are",
+           "published numbers of other models under the same protocol, for context. A row marked",
+           "**stale** was computed before a change of its recipe and awaits a rerun.", "",
            "Protocols: node `linear` = logistic regression on the Planetoid public split, best validation",
            "(GraphMAE); node `mlp` = official IsoC-VGAE MLP probe (4 hidden layers, dropout 0.5, trained on",
            "every node outside val/test). Link: 85/5/10 edge split per seed, encoder trained on training edges",
            "only; `dot` = inner-product scores (AUC/AP, Hits@K and MRR against the test negatives); `mlp` =",
            "official Hadamard-MLP predictor. Graph: `svm` = RBF SVM with C by inner 5-fold CV inside 10-fold",
            "CV (InfoGraph/GraphMAE): the GIN repository's published folds where the data ship them in the",
-           "same graph order (PTC_MR, PROTEINS, IMDB-BINARY), else stratified folds drawn with the seed",
-           "(MUTAG); `mlp` = official single 50/20/30 split with the MLP probe. Featureless IMDB-BINARY gets",
+           "same graph order (PTC_MR, PROTEINS, IMDB-BINARY; these folds are not stratified and test",
+           "floor(G/10) graphs each, so G mod 10 graphs are never tested: 4 on PTC_MR, 3 on PROTEINS),",
+           "else stratified folds drawn with the seed (MUTAG; every graph tested once); `mlp` = official",
+           "single 50/20/30 split with the MLP probe. Featureless IMDB-BINARY gets",
            "one-hot degree (`default`) or a constant 1 (`paper`, as the official code). Graph embeddings",
            "are sum-pooled; `default` VGAE rows pool its encoder layer (`concat` readout, which for VGAE",
-           "excludes the mu head), IsoC-VGAE rows pool the last layer h^L.", ""]
+           "excludes the mu head), IsoC-VGAE rows pool the last layer h^L. The IsoC-VGAE `paper` graph",
+           "preset uses PairNorm as the official code (PN-SCS, scale 20, over the whole mini-batch).", ""]
     for task, head in (("node", "Node classification (accuracy)"), ("link", "Link prediction (AUC / AP)"),
                        ("graph", "Graph classification (accuracy)")):
-        out += [f"## {head}", "", "| model | preset | dataset | protocol | ours | published | s/epoch (device) | command |",
-                "|---|---|---|---|---|---|---|---|"]
-        for r in recs:
-            if r["task"] != task:
-                continue
-            ours = fmt(r) if task != "link" else f"{fmt(r)} / {fmt(r.get('ap'))}"
-            pub = PUBLISHED.get((r["dataset"], task, r["protocol"]), "")
-            out.append(f"| {r['model']} | {r['preset']} | {r['dataset']} | {r['protocol']} | {ours} | {pub} | "
-                       f"{r['train_seconds_per_epoch']:.3f} ({r.get('device', 'cpu')}) | `{r['command']}` |")
+        out += [f"## {head}", "",
+                "| model | preset | dataset | protocol | seeds | ours | reference | other methods | s/epoch (device) | command |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for row, res in stored:
+            why = staleness(row, res)
+            for r in res["records"]:
+                if r["task"] != task:
+                    continue
+                ours = fmt(r) if task != "link" else f"{fmt(r)} / {fmt(r.get('ap'))}"
+                if why:
+                    ours = f"**stale** ({why}): {ours}"
+                key = (r["model"], r["dataset"], task, r["protocol"])
+                out.append(f"| {r['model']} | {r['preset']} | {r['dataset']} | {r['protocol']} | {len(r['values'])} | "
+                           f"{ours} | {references_for(refs, *key, same_model=True)} | "
+                           f"{references_for(refs, *key, same_model=False)} | "
+                           f"{r['train_seconds_per_epoch']:.3f} ({r.get('device', 'cpu')}) | `{r['command']}` |")
+        out.append("")
+    ablation = sorted(RESULTS.glob("ablation_*.json"))
+    if ablation:
+        out += ["## The `paper` preset against the official code: link `mlp` ablation", "",
+                "Same trained encoders and splits per seed; only the embedding mode and the predictor's",
+                "training pairs change (see the docstring of `experiments/link_mlp_vs_official.py`).", "",
+                "| dataset | variant | seeds | AUC | AP | command |", "|---|---|---|---|---|---|"]
+        for f in ablation:
+            for r in json.loads(f.read_text())["records"]:
+                out.append(f"| {r['dataset']} | {r['variant']} | {len(r['values'])} | {fmt(r)} | {fmt(r.get('ap'))} | "
+                           f"`{r['command']}` |")
+        official = [e for e in refs if e["model"] == "isoc-vgae" and e["task"] == "link" and e["protocol"] == "mlp"]
+        if official:
+            out += ["", f"Official code: {fmt_reference(official)}."]
         out.append("")
     tuning = RESULTS / "tuning.md"
     if tuning.is_file():
@@ -159,8 +251,12 @@ def report(seeds_note: str) -> str:
             "`python experiments/bench_speed.py` (command and settings in the first line of each block).", ""]
     for f in sorted(RESULTS.glob("bench_*.md")):
         out += ["```", f.read_text().strip().split("\n[")[0], "```", ""]
-    out += ["The official IsoC-VGAE code, run on this machine with its README settings, takes about 4 s per",
-            "training epoch on Cora (a Python loop over nodes) and 1.5 GB peak memory.", ""]
+    cost = [e for e in refs if e["model"] == "isoc-vgae" and e["metric"] in ("seconds_per_epoch", "peak_memory_mb")]
+    for e in cost:
+        unit = "s per training epoch" if e["metric"] == "seconds_per_epoch" else "MB peak memory"
+        out.append(f"- Reference ({e['dataset']}): {e['value']} {unit}: {e['source']}.")
+    if cost:
+        out.append("")
     for sub, title in (("mag", "Multimodal attributed graphs"), ("matching", "Data-to-text matching")):
         f = HERE / sub / "RESULTS.md"
         if f.is_file():
@@ -170,7 +266,20 @@ def report(seeds_note: str) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
+def check() -> int:
+    """0 when experiments/RESULTS.md is exactly what the stored records give, else 1 (with a diff)."""
+    want, have = report(), (HERE / "RESULTS.md").read_text()
+    if want == have:
+        print("experiments/RESULTS.md matches the stored records")
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(have.splitlines(True), want.splitlines(True),
+                                               "RESULTS.md (committed)", "RESULTS.md (from records)"))
+    print("\nexperiments/RESULTS.md differs from what the records give; run "
+          "`python experiments/run_results.py --report-only` and commit it")
+    return 1
+
+
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
@@ -178,9 +287,15 @@ def main() -> None:
     p.add_argument("--only", default=None, help="comma-separated glob patterns on row names (e.g. 'vgae_paper_*')")
     p.add_argument("--svm-jobs", type=int, default=None, help="parallel jobs for the SVM grid search")
     p.add_argument("--import-records", default=None, help="JSONL written by --records-out: store its rows, then report")
-    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="rebuild RESULTS.md from the stored records only")
+    p.add_argument("--check", action="store_true", help="exit 1 unless RESULTS.md is what the stored records give")
+    p.add_argument("--mark-stale", default=None, metavar="ROWS",
+                   help="comma-separated glob patterns: mark those stored rows stale (with --reason), then report")
+    p.add_argument("--reason", default="computed before a change of its recipe; rerun pending")
     p.add_argument("--records-out", default=None, help="also append every row's records to this JSONL file")
     args = p.parse_args()
+    if args.check:
+        return check()
     import torch
 
     torch.set_num_threads(args.threads)
@@ -190,11 +305,18 @@ def main() -> None:
         for line in Path(args.import_records).read_text().splitlines():
             res = json.loads(line)
             (RESULTS / f"{res['row']}.json").write_text(json.dumps(res, indent=1))
+    if args.mark_stale:
+        for row in rows():
+            f = RESULTS / f"{row_name(*row)}.json"
+            if f.is_file() and any(fnmatch.fnmatch(row_name(*row), k) for k in args.mark_stale.split(",")):
+                res = json.loads(f.read_text())
+                res["stale"] = args.reason
+                f.write_text(json.dumps(res, indent=1))
+    skip_all = args.report_only or args.import_records or args.mark_stale
     for row in rows():
         path = write_config(*row)
         name = row_name(*row)
-        if args.report_only or args.import_records or (
-                args.only and not any(fnmatch.fnmatch(name, k) for k in args.only.split(","))):
+        if skip_all or (args.only and not any(fnmatch.fnmatch(name, k) for k in args.only.split(","))):
             continue
         t = time.perf_counter()
         res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs)
@@ -204,8 +326,10 @@ def main() -> None:
                 f.write(json.dumps(res) + "\n")
         print(f"{name}: " + "; ".join(f"{r['protocol']} {fmt(r)}" for r in res["records"]) +
               f" [{time.perf_counter() - t:.0f} s]", flush=True)
-    (HERE / "RESULTS.md").write_text(report(f"Seeds: {args.seeds} unless a record says otherwise."))
+        (HERE / "RESULTS.md").write_text(report())  # after every row, so a stopped run still reports
+    (HERE / "RESULTS.md").write_text(report())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

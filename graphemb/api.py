@@ -106,8 +106,15 @@ def prepare_training_input(config: RunConfig, dataset):
     if task == "link":
         from graphemb.data.splits import link_split
 
+        from graphemb.data.features import DEFAULT_DEGREE_CAP, refeaturize_training_graph
+
         split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
                            test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+        # degree features from the training edges only (the loader computed them on all edges)
+        cap = int(config.data.options.get("degree_cap", DEFAULT_DEGREE_CAP))
+        train_data, note = refeaturize_training_graph(split.train_data, dataset.feature_note, cap)
+        if note is not None:
+            split = replace(split, train_data=train_data)
         return split.train_data, split
     return list(dataset.graphs), None
 
@@ -116,8 +123,10 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
     """Frozen embeddings and their ids for the run's task."""
     device = config.train.device
     if config.task.name == "graph":
+        # the training mini-batch size: a norm over the whole mini-batch (the paper preset's
+        # PairNorm) then sees batches like those it trained on; per-graph norms do not care
         emb = embed_graphs(model, train_input, device=device, pool=config.task.graph_pool,
-                           readout=config.task.graph_readout)
+                           readout=config.task.graph_readout, batch_size=config.train.batch_size or 256)
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
@@ -200,6 +209,12 @@ def _resolve(model, dataset, *, task, preset, config_file, overrides, values, da
     return config, loaded
 
 
+def _in_channels(train_input, dataset) -> int:
+    """Feature width the encoder sees (a link task's training graph may re-derive its features)."""
+    x = getattr(train_input, "x", None)
+    return int(x.size(1)) if isinstance(x, Tensor) else int(dataset.num_features)
+
+
 def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> Run:
     """Train from a resolved config on a loaded dataset (the core of :func:`train`)."""
     out_dir = rundir.prepare_run_dir(out) if out is not None else None
@@ -207,7 +222,7 @@ def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> 
         rundir.save_config(out_dir, config)  # saved first: a failed run still says what it ran
     set_seed(config.train.seed, config.train.deterministic)
     train_input, split = prepare_training_input(config, dataset)
-    in_channels = dataset.num_features
+    in_channels = _in_channels(train_input, dataset)
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
     result = fit(model, train_input, config.train, val_score=_link_val_score(split, train_input))
     emb, ids = compute_embeddings(model, config, train_input, dataset)
@@ -254,7 +269,7 @@ def save_run(run: Run) -> None:
     if run.run_dir is None:
         raise ValueError("run has no run_dir; pass out= to train()")
     d = run.run_dir
-    rundir.save_checkpoint(d, run.model, run.config, run.dataset.num_features)
+    rundir.save_checkpoint(d, run.model, run.config, _in_channels(getattr(run.split, "train_data", None), run.dataset))
     level = "graph" if run.config.task.name == "graph" else "node"
     rundir.save_embeddings(d, run.embeddings, run.ids, level)
     if run.split is not None:

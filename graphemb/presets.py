@@ -7,7 +7,8 @@ A preset is a nested mapping in the layout of ``RunConfig.to_dict()``, chosen by
 * ``paper`` — the published training recipe. For IsoC-VGAE this is the official code's
   (github upperr/IsoC-VGAE, ``train_node.py`` / ``train_link.py`` / ``train_graph.py``):
   2 x 512 GCN (node/link) or GIN + PairNorm + dropout 0.5 with batches of 64 graphs and constant
-  features for featureless graphs (graph); Adam with lr 5e-6 for encoder/decoder and 1e-2 for the
+  features for featureless graphs (graph; PairNorm as the official ``layers.py`` builds it: mode
+  PN-SCS, scale 20, statistics over the whole mini-batch of graphs, not per graph); Adam with lr 5e-6 for encoder/decoder and 1e-2 for the
   degree heads, weight decay 3e-4, 30 epochs, early stopping on the training loss (the official
   loop stops after 11 epochs without a new best and keeps the best weights); graph embeddings are
   the sum-pooled last layer. For GAE/VGAE it is Kipf & Welling (2016): lr 0.01, 200 epochs.
@@ -38,7 +39,9 @@ PRESETS: Dict[Tuple[str, str, str], Dict[str, Any]] = {
     },
     ("isoc-vgae", "paper", "graph"): {
         "model": {"encoder": {"conv": "gin", "gin_mlp_layers": 3, "hidden_channels": 512, "num_layers": 2,
-                              "norm": "pair", "dropout": 0.5, "bias": False}, "lr_degree": 1e-2},
+                              "norm": "pair", "pair_norm_mode": "pn-scs", "pair_norm_scale": 20.0,
+                              "pair_norm_per_graph": False, "dropout": 0.5, "bias": False},
+                  "lr_degree": 1e-2},
         "train": {**_PAPER_TRAIN, "batch_size": 64},
         "data": {"features": "auto-constant"},
         "task": {"graph_pool": "sum", "graph_readout": "last"},

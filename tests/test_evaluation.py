@@ -260,7 +260,7 @@ def test_svm_protocol_separable_random_and_folds():
     x, y = separable(40, 2, copies=2, noise=0.3)
     res = svm_protocol(x, y, seed=0, Cs=(0.1, 10.0), inner_cv=3)
     assert res.metric == "accuracy" and res.value == pytest.approx(1.0)
-    assert res.extra == {"fold_std": 0.0, "num_folds": 10.0}
+    assert res.extra == {"fold_std": 0.0, "num_folds": 10.0, "num_untested": 0.0}
     g = torch.Generator().manual_seed(6)
     noise, y_rand = torch.randn(100, 4, generator=g), torch.randint(0, 2, (100,), generator=g)
     rnd = svm_protocol(noise, y_rand, seed=0, Cs=(1.0,), inner_cv=2)

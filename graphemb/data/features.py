@@ -4,10 +4,13 @@
 ``d`` goes to bucket ``min(d, B - 1)`` (so with ``cap=64`` degrees >= 63 share the last bucket).
 For a set of graphs ``max_degree`` is taken over the whole set, so every graph gets the same
 width. ``"constant"``: a single feature equal to 1 for every node.
+
+Link prediction: degree features must not see the held-out edges, so
+:func:`refeaturize_training_graph` recomputes them on the training graph after the split.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -18,6 +21,7 @@ FEATURE_KINDS = ("degree", "constant")
 # constant 1 (the official IsoC-VGAE graph code); "degree" / "constant" replace existing features.
 FEATURE_CHOICES = ("auto", "auto-constant", "degree", "constant")
 DEFAULT_DEGREE_CAP = 64
+DEGREE_NOTE = "degree one-hot"  # every note of degree features starts with this
 
 
 def node_degree(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -50,7 +54,7 @@ def default_features(
         return torch.ones(num_nodes, 1), "constant 1"
     deg = node_degree(edge_index, num_nodes)
     b = degree_buckets(int(deg.max()) if num_nodes else 0, cap)
-    return degree_onehot(deg, b), f"degree one-hot ({b} buckets, cap {cap})"
+    return degree_onehot(deg, b), f"{DEGREE_NOTE} ({b} buckets, cap {cap})"
 
 
 def featurize_graphs(
@@ -72,4 +76,22 @@ def featurize_graphs(
            if graphs else torch.zeros(0, dtype=torch.long))
     deg = torch.bincount(src, minlength=total)[:total]
     b = degree_buckets(int(deg.max()) if total else 0, cap)
-    return list(degree_onehot(deg, b).split(sizes)), f"degree one-hot ({b} buckets, cap {cap})"
+    return list(degree_onehot(deg, b).split(sizes)), f"{DEGREE_NOTE} ({b} buckets, cap {cap})"
+
+
+def refeaturize_training_graph(train_data: Data, feature_note: str,
+                               cap: int = DEFAULT_DEGREE_CAP) -> Tuple[Data, Optional[str]]:
+    """Degree features of a link task's training graph, from its edges only.
+
+    ``train_data`` is the training graph of an edge split (``edge_index`` = training edges, both
+    directions). When ``feature_note`` says its features are degree one-hots (computed by the
+    loader on the full graph), returns a shallow copy with ``x`` recomputed from the training
+    edges (buckets from the training graph's maximum degree) and the new note; otherwise
+    returns ``(train_data, None)`` unchanged (constant and real features do not depend on edges).
+    """
+    if not str(feature_note).startswith(DEGREE_NOTE):
+        return train_data, None
+    x, note = default_features(train_data.edge_index, int(train_data.num_nodes), "degree", cap)
+    out = train_data.clone()
+    out.x = x
+    return out, note + ", training edges only"

@@ -162,6 +162,19 @@ def sample_negatives(num_nodes: int, exclude: Tensor, num: int, generator: torch
                        "the graph is too dense for balanced negatives")
 
 
+def training_negatives(train_pos: Tensor, num_nodes: int, seed: int) -> Tensor:
+    """The MLP predictor's training negatives: ``train_pos.size(1)`` pairs drawn once with
+    ``seed``, never a self-loop nor a training edge in either direction.
+
+    A function of ``train_pos`` and ``seed`` alone, both of which a saved run keeps
+    (``split.pt``, ``config.yaml``), so ``graphemb evaluate RUN --protocol mlp`` draws exactly
+    the negatives that training-time evaluation (``reproduce``) drew.
+    """
+    pos = train_pos.long().cpu()
+    gen = torch.Generator().manual_seed(int(seed))
+    return sample_negatives(num_nodes, torch.cat([pos, pos.flip(0)], 1), pos.size(1), gen)
+
+
 # --------------------------------------------------------------------------- protocols
 def dot_protocol(emb: ArrayLike, split: Any, seed: int = 0, *, ks: Sequence[int] = DEFAULT_KS,
                  device: Device = None) -> ProtocolResult:
@@ -212,9 +225,10 @@ def mlp_protocol(
 ) -> ProtocolResult:
     """The official IsoC-VGAE Hadamard-MLP link predictor (see the module docstring).
 
-    Training negatives: ``split.train_neg`` when present, else as many pairs as
-    ``split.train_pos`` sampled once with ``seed``, avoiding self-loops and every edge of
-    ``split.train_data.edge_index`` and ``split.train_pos`` (never val/test information).
+    Training negatives: ``split.train_neg`` when present, else :func:`training_negatives` (as
+    many pairs as ``split.train_pos``, sampled once with ``seed``, avoiding self-loops and the
+    training edges in both directions; never val/test information, never anything a saved run
+    lacks).
 
     Args:
         emb: ``[N, d]`` node embeddings; split: a ``LinkSplit``; seed: seeds negatives,
@@ -235,12 +249,7 @@ def mlp_protocol(
     if getattr(split, "train_neg", None) is not None:
         train_neg = _edges(split, "train_neg", dev, n)
     else:
-        known = [train_pos.cpu()]
-        train_data = getattr(split, "train_data", None)
-        if train_data is not None and getattr(train_data, "edge_index", None) is not None:
-            known.append(torch.as_tensor(train_data.edge_index).long().cpu())
-        gen = torch.Generator().manual_seed(int(seed))
-        train_neg = sample_negatives(n, torch.cat(known, 1), train_pos.size(1), gen).to(dev)
+        train_neg = training_negatives(train_pos, n, seed).to(dev)
     num_pairs = min(train_pos.size(1), train_neg.size(1))
 
     with seeded(seed, dev):

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
 
 from graphemb.nn.mlp import MLP
-from graphemb.nn.norm import NORMS, make_norm, norm_takes_batch, resolve_act
+from graphemb.nn.norm import NORMS, PAIR_NORM_MODES, make_norm, norm_takes_batch, resolve_act
 
 CONVS = ("gcn", "gin", "sage", "gat")
 
@@ -41,6 +41,10 @@ class EncoderConfig:
         gin_train_eps: learn GIN's ``eps`` (default ``False``).
         sage_aggr: GraphSAGE aggregation (default ``"mean"``).
         pair_norm_scale: PairNorm scale ``s`` (default ``1.0``).
+        pair_norm_mode: PairNorm mode ``"pn"`` (default, PyG), ``"pn-si"`` or ``"pn-scs"`` (the
+            official IsoC-VGAE graph code), see :class:`graphemb.nn.norm.PairNorm`.
+        pair_norm_per_graph: PairNorm statistics per graph (default ``True``) or over the whole
+            mini-batch (``False``, the official code).
         gat_uniform_init: ``"gat"`` only: initialise the attention vectors ``a_src``/``a_dst``
             of every GATConv to zero (they stay trainable), so every layer starts as the mean
             over the neighbourhood (self loop included) and training learns departures from
@@ -69,6 +73,8 @@ class EncoderConfig:
     gin_train_eps: bool = False
     sage_aggr: str = "mean"
     pair_norm_scale: float = 1.0
+    pair_norm_mode: str = "pn"
+    pair_norm_per_graph: bool = True
     gat_uniform_init: bool = False
     gat_attention_dropout: float = 0.0
     dropout_position: str = "after"
@@ -78,6 +84,8 @@ class EncoderConfig:
             raise ValueError(f"unknown encoder conv {self.conv!r}; choose one of {CONVS}")
         if self.norm not in NORMS:
             raise ValueError(f"unknown encoder norm {self.norm!r}; choose one of {NORMS}")
+        if str(self.pair_norm_mode).lower().replace("_", "-") not in PAIR_NORM_MODES:
+            raise ValueError(f"unknown encoder pair_norm_mode {self.pair_norm_mode!r}; choose one of {PAIR_NORM_MODES}")
         if self.num_layers < 1:
             raise ValueError(f"encoder num_layers must be >= 1, got {self.num_layers}")
         if not 0.0 <= self.dropout < 1.0:
@@ -145,7 +153,8 @@ class GNNEncoder(nn.Module):
         self.convs = nn.ModuleList(_make_conv(cfg, i, o) for i, o in zip(ins, widths))
         self._post = [l < cfg.num_layers - 1 or cfg.act_last for l in range(cfg.num_layers)]
         self.norms = nn.ModuleList(
-            make_norm(cfg.norm, w, graph_level=True, pair_norm_scale=cfg.pair_norm_scale)
+            make_norm(cfg.norm, w, graph_level=True, pair_norm_scale=cfg.pair_norm_scale,
+                      pair_norm_mode=cfg.pair_norm_mode, pair_norm_per_graph=cfg.pair_norm_per_graph)
             if post else nn.Identity()
             for w, post in zip(widths, self._post)
         )

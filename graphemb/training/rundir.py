@@ -128,9 +128,12 @@ def load_embeddings(path: PathLike):
 
 
 def save_split(path: PathLike, split: Any) -> None:
-    """Save the tensors of a link split (``train_pos``, ``val_pos``, ``val_neg``, ``test_pos``, ``test_neg``)."""
+    """Save the tensors of a link split (``train_pos``, ``val_pos``, ``val_neg``, ``test_pos``,
+    ``test_neg``, and ``train_neg`` when the split has one): everything a link protocol reads."""
     path = Path(path)
     tensors = {k: getattr(split, k).cpu() for k in ("train_pos", "val_pos", "val_neg", "test_pos", "test_neg")}
+    if getattr(split, "train_neg", None) is not None:  # fixed predictor negatives, when a split has them
+        tensors["train_neg"] = split.train_neg.cpu()
     tmp = _atomic(path / "split.pt")
     torch.save(tensors, tmp)
     _replace(tmp, path / "split.pt")

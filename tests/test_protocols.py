@@ -1,0 +1,214 @@
+"""Protocols exactly as published (issue 7, section 2): PairNorm as the official IsoC-VGAE code,
+degree features after the link split, evaluate == reproduce, fold coverage, results records."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from graphemb.nn.encoders import EncoderConfig, GNNEncoder
+from graphemb.nn.norm import PairNorm, make_norm
+
+
+# --------------------------------------------------------------------------- PairNorm PN-SCS
+def test_pair_norm_scs_matches_hand_computed_values():
+    """PN-SCS (reference code): s * x_i / ||x_i|| - mean of the *input* rows, over all rows."""
+    x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])
+    # rows / norms: (.6, .8), (0, 1), (1, 0); input column mean (4/3, 2); s = 20
+    want = torch.tensor([[12 - 4 / 3, 16 - 2.0], [0 - 4 / 3, 20 - 2.0], [20 - 4 / 3, 0 - 2.0]])
+    norm = PairNorm("pn-scs", scale=20, per_graph=False)
+    assert torch.allclose(norm(x), want, atol=1e-4)
+    # over the whole mini-batch: a batch vector does not change the statistics
+    assert torch.allclose(norm(x, torch.tensor([0, 0, 1])), want, atol=1e-4)
+    # per graph, graph 1 (the single row (1, 0)) is centred on itself: 20 * (1, 0) - (1, 0)
+    per_graph = PairNorm("pn-scs", scale=20, per_graph=True)(x, torch.tensor([0, 0, 1]))
+    assert torch.allclose(per_graph[2], torch.tensor([19.0, 0.0]), atol=1e-4)
+    assert torch.allclose(per_graph[0], torch.tensor([12 - 1.5, 16 - 3.0]), atol=1e-4)
+
+
+def test_pair_norm_pn_is_pygs_default():
+    """Mode PN at scale 1 centres first, then divides by the root mean squared row norm."""
+    x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])
+    c = x - x.mean(0)
+    want = c / c.pow(2).sum(1).mean().sqrt()
+    assert torch.allclose(make_norm("pair", 2)(x), want, atol=1e-4)
+
+
+def test_paper_graph_preset_builds_the_official_pair_norm():
+    from graphemb.config import build_run_config
+    from graphemb.models import MODELS
+
+    cfg = build_run_config("isoc-vgae", dataset="MUTAG", task="graph", preset="paper")
+    enc = cfg.model.encoder
+    assert (enc.norm, enc.pair_norm_mode, enc.pair_norm_scale, enc.pair_norm_per_graph) == ("pair", "pn-scs", 20.0, False)
+    model = MODELS.get("isoc-vgae").from_config(7, cfg.model)
+    norms = [m for m in model.modules() if isinstance(m, PairNorm)]
+    assert norms and all((n.mode, n.scale, n.per_graph) == ("pn-scs", 20.0, False) for n in norms)
+    # the default preset keeps PyG's per-graph PN
+    d = build_run_config("isoc-vgae", dataset="MUTAG", task="graph", preset="default").model.encoder
+    assert (d.pair_norm_mode, d.pair_norm_per_graph) == ("pn", True)
+
+
+def test_encoder_with_batch_scope_pair_norm_mixes_graphs_of_a_batch():
+    """Whole-mini-batch statistics (official): a graph's embedding depends on its batch mates."""
+    torch.manual_seed(0)
+    cfg = EncoderConfig(hidden_channels=8, num_layers=2, norm="pair", pair_norm_mode="pn-scs",
+                        pair_norm_scale=20, pair_norm_per_graph=False)
+    enc = GNNEncoder(4, cfg).eval()
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    g1 = Data(x=torch.randn(3, 4), edge_index=ei)
+    g2 = Data(x=torch.randn(3, 4) * 5 + 3, edge_index=ei)
+    b = Batch.from_data_list([g1, g2])
+    hb = enc(b.x, b.edge_index, b.batch)[0]
+    assert not torch.allclose(hb[:3], enc(g1.x, g1.edge_index)[0], atol=1e-3)
+    with pytest.raises(ValueError, match="pair_norm_mode"):
+        GNNEncoder(4, EncoderConfig(norm="pair", pair_norm_mode="scs"))
+
+
+# --------------------------------------------------------------------------- degree features after the split
+def _star_plus_path_dataset():
+    """Node 0 is a hub of degree 6; the rest is a path, so removing edges changes degrees."""
+    from graphemb.data.features import default_features
+    from graphemb.data.registry import GraphDataset
+
+    edges = [(0, i) for i in range(1, 7)] + [(i, i + 1) for i in range(1, 12)]
+    e = torch.tensor(edges).t()
+    ei = torch.cat([e, e.flip(0)], 1)
+    n = 13
+    x, note = default_features(ei, n, "degree")
+    d = Data(x=x, edge_index=ei, num_nodes=n, y=torch.zeros(n, dtype=torch.long), node_id=torch.arange(n))
+    return GraphDataset(name="toy", level="node", data=d, num_features=x.size(1), num_classes=1, feature_note=note)
+
+
+def test_link_degree_features_come_from_the_training_graph():
+    from graphemb import api
+    from graphemb.config import build_run_config
+    from graphemb.data.features import node_degree
+
+    ds = _star_plus_path_dataset()
+    cfg = build_run_config("gae", dataset="toy", task="link",
+                           values={"task": {"link_val_ratio": 0.2, "link_test_ratio": 0.2}, "train": {"seed": 1}})
+    train_input, split = api.prepare_training_input(cfg, ds)
+    deg_train = node_degree(train_input.edge_index, 13)
+    deg_full = node_degree(ds.data.edge_index, 13)
+    assert not torch.equal(deg_train, deg_full)  # the split removed edges
+    # one-hot of the training degree, buckets from the training graph's maximum degree
+    assert train_input.x.shape == (13, int(deg_train.max()) + 1)
+    assert torch.equal(train_input.x.argmax(1), deg_train)
+    assert torch.equal(split.train_data.x, train_input.x)
+    # the loaded dataset is untouched (node tasks keep full-graph features)
+    assert torch.equal(ds.data.x.argmax(1), deg_full)
+    # real features are left alone
+    ds.feature_note = "bag-of-words"
+    assert torch.equal(api.prepare_training_input(cfg, ds)[0].x, ds.data.x)
+
+
+def test_link_training_sees_training_degree_features(monkeypatch):
+    """The encoder is built for, trained on and embeds the training-graph features."""
+    from graphemb import api
+    from graphemb.data.features import node_degree
+
+    seen = []
+
+    real_fit = api.fit
+
+    def spy(model, data, cfg, *a, **k):
+        seen.append(data.x.clone())
+        return real_fit(model, data, cfg, *a, **k)
+
+    monkeypatch.setattr(api, "fit", spy)
+    ds = _star_plus_path_dataset()
+    run = api.train("gae", ds, task="link", seed=1,
+                    values={"task": {"link_val_ratio": 0.2, "link_test_ratio": 0.2}, "train": {"epochs": 2}})
+    deg_train = node_degree(run.split.train_data.edge_index, 13)
+    assert torch.equal(seen[0].argmax(1), deg_train)
+    assert run.model.encoder.in_channels == int(deg_train.max()) + 1
+
+
+# --------------------------------------------------------------------------- evaluate == reproduce
+def test_evaluate_saved_link_run_gives_reproduces_number(tmp_path):
+    """`graphemb evaluate RUN --protocol mlp` == what `reproduce` gave for that seed, exactly."""
+    from graphemb import api
+
+    sets = ["train.epochs=3", "model.encoder.hidden_channels=8", "model.encoder.out_channels=4",
+            "data.options={num_nodes: 60, feature_dim: 5, p_in: 0.3}"]
+    rep = api.reproduce("gae", "synthetic", task="link", seeds=1, first_seed=2, protocol="mlp", overrides=sets)
+    api.train("gae", "synthetic", task="link", seed=2, out=tmp_path / "r", overrides=sets)
+    rec = api.evaluate(tmp_path / "r", protocol="mlp")
+    assert rec["values"] == rep["values"]
+    assert rec["ap"]["values"] == rep["ap"]["values"]
+
+
+# --------------------------------------------------------------------------- graph folds
+def test_drawn_folds_test_every_graph_once_and_fixed_folds_report_the_rest():
+    import numpy as np
+
+    from graphemb.evaluation.graph import cv_splits, svm_protocol
+
+    y = np.array([0] * 13 + [1] * 10)
+    for seed in (0, 1):
+        tested = np.concatenate([te for _, te in cv_splits(y, seed)])
+        assert sorted(tested.tolist()) == list(range(23))  # each graph exactly once per repeat
+    # GIN-style fixed folds: floor(23 / 10) = 2 test graphs per fold, graphs 20..22 never tested
+    perm = np.arange(23)
+    fixed = [(np.setdiff1d(perm, perm[2 * k:2 * k + 2]), perm[2 * k:2 * k + 2]) for k in range(10)]
+    assert len(cv_splits(y, 0, fixed)) == 10
+    x = torch.randn(23, 3, generator=torch.Generator().manual_seed(0))
+    assert svm_protocol(x, y, folds=fixed, Cs=(1.0,), inner_cv=2).extra["num_untested"] == 3.0
+    assert svm_protocol(x, y, Cs=(1.0,), inner_cv=2, n_splits=5).extra["num_untested"] == 0.0
+    dup = fixed[:9] + [(np.arange(2, 23), np.array([0, 1]))]
+    with pytest.raises(ValueError, match="more than once"):
+        cv_splits(y, 0, dup)
+
+
+# --------------------------------------------------------------------------- results from records only
+def _run_results():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "run_results.py"
+    spec = importlib.util.spec_from_file_location("run_results", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_md_is_exactly_what_the_stored_records_give():
+    """No hand-typed number: RESULTS.md regenerates identically from records + references.yaml."""
+    rr = _run_results()
+    assert rr.report() == (rr.HERE / "RESULTS.md").read_text(), \
+        "experiments/RESULTS.md is stale or hand-edited; run `python experiments/run_results.py --report-only`"
+    assert rr.check() == 0
+
+
+def test_references_are_shown_per_model_and_protocol():
+    rr = _run_results()
+    refs = [
+        {"model": "isoc-vgae", "dataset": "Cora", "task": "link", "protocol": "mlp", "metric": "auc", "value": 93.1,
+         "std": None, "source": "official"},
+        {"model": "vgae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "ap", "value": 92.6,
+         "std": 0.01, "source": "K&W"},
+        {"model": "vgae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "auc", "value": 91.4,
+         "std": 0.01, "source": "K&W"},
+        {"model": "graphmae", "dataset": "Cora", "task": "link", "protocol": "dot", "metric": "auc", "value": 50.0,
+         "std": None, "source": "GM"},
+    ]
+    # a VGAE row never shows IsoC-VGAE's reference, and vice versa
+    assert rr.references_for(refs, "vgae", "Cora", "link", "mlp", same_model=True) == ""
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "mlp", same_model=True) == "AUC 93.1 (official)"
+    assert rr.references_for(refs, "vgae", "Cora", "link", "dot", same_model=True) == "AUC 91.4 ± 0.01 / AP 92.6 ± 0.01 (K&W)"
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "dot", same_model=True) == ""
+    # other methods: named, never one of our models
+    assert rr.references_for(refs, "isoc-vgae", "Cora", "link", "dot", same_model=False) == "graphmae: AUC 50.0 (GM)"
+    # the repository's file parses and every entry has a source
+    assert all(e["source"] for e in rr.load_references())
+
+
+def test_a_record_whose_config_changed_is_shown_stale():
+    rr = _run_results()
+    row = ("isoc-vgae", "paper", "MUTAG", "graph")
+    cfg = rr.current_config(*row)
+    assert rr.staleness(row, {"config": cfg}) == ""
+    old = {**cfg, "model": {**cfg["model"], "encoder": {**cfg["model"]["encoder"], "pair_norm_mode": "pn"}}}
+    assert "config differs" in rr.staleness(row, {"config": old})
+    assert rr.staleness(row, {"stale": "old PairNorm"}) == "old PairNorm"
