@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -311,14 +311,70 @@ def fit_embeddings(
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None) -> Any:
+DEFAULT_RANDOM_SPLIT = "1:1:8"
+
+
+def parse_split(text: str) -> Tuple[float, float, float]:
+    """``"1:1:8"`` -> ``(0.1, 0.1, 0.8)``: train/val/test proportions of a random node split."""
+    from graphemb.config import ConfigError
+
+    try:
+        parts = [float(p) for p in str(text).split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0 or parts[0] == 0 or parts[2] == 0:
+        raise ConfigError(f"task.split must look like train:val:test with positive train and test parts "
+                          f"(e.g. 1:1:8), got {text!r}")
+    total = sum(parts)
+    return parts[0] / total, parts[1] / total, parts[2] / total
+
+
+def node_split_name(config: RunConfig, dataset) -> str:
+    """``public`` or ``random a:b:c`` (per seed): the node split the evaluation uses."""
+    d = dataset.data
+    if config.task.split is None and getattr(d, "train_mask", None) is not None:
+        return "public"
+    return f"random {config.task.split or DEFAULT_RANDOM_SPLIT} per seed"
+
+
+def node_masks(config: RunConfig, dataset, seed: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Train/val/test masks: the public split, or a random split drawn with ``seed``."""
+    from graphemb.data.splits import random_split_indices
+
+    d = dataset.data
+    if config.task.split is None and getattr(d, "train_mask", None) is not None:
+        return d.train_mask, d.val_mask, d.test_mask
+    fr = parse_split(config.task.split or DEFAULT_RANDOM_SPLIT)
+    masks = []
+    for idx in random_split_indices(d.num_nodes, fr, seed=seed):
+        m = torch.zeros(d.num_nodes, dtype=torch.bool)
+        m[idx] = True
+        masks.append(m)
+    return masks[0], masks[1], masks[2]
+
+
+def split_name(config: RunConfig, dataset, task: str) -> str:
+    """Which data split a record's numbers come from (stored in every JSON record)."""
+    if task == "node":
+        return node_split_name(config, dataset)
+    if task == "link":
+        t = config.task
+        return f"edges {1 - t.link_val_ratio - t.link_test_ratio:.2f}/{t.link_val_ratio:.2f}/{t.link_test_ratio:.2f} per seed"
+    return "dataset 10 folds" if getattr(dataset, "folds", None) else "stratified folds per seed"
+
+
+def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None,
+                 config: Optional[RunConfig] = None, seed: int = 0) -> Any:
     from graphemb.evaluation.protocols import EvalInputs
 
     options = dict(options or {})
     if task == "node":
         d = dataset.data
-        return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask,
-                          options=options)
+        if config is not None:
+            tr, va, te = node_masks(config, dataset, seed)
+        else:
+            tr, va, te = d.train_mask, d.val_mask, d.test_mask
+        return EvalInputs(embeddings, y=d.y, train_mask=tr, val_mask=va, test_mask=te, options=options)
     if task == "link":
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
@@ -354,7 +410,7 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
         raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
     key = protocol_key(task, protocol or config.task.protocol)
     seed = config.train.seed if seed is None else seed
-    inputs = _eval_inputs(task, embeddings, dataset, split, options)
+    inputs = _eval_inputs(task, embeddings, dataset, split, options, config=config, seed=seed)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
 
 
@@ -385,6 +441,7 @@ def evaluate(
     name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
     rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                               time.perf_counter() - start)
+    rec["split"] = split_name(config, dataset, task or config.task.name)
     if run_dir is not None:
         metrics = rundir.load_metrics(run_dir)
         metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -432,6 +489,7 @@ def reproduce(
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
+    rec["split"] = split_name(base, loaded, base.task.name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     return rec

@@ -104,6 +104,9 @@ class TaskConfig:
         link_val_ratio / link_test_ratio: edge split for link prediction (85/5/10 by default);
             the encoder sees training edges only.
         graph_pool: graph readout over node embeddings (``sum``, ``mean``, ``max``).
+        split: node task: ``None`` (default) = the dataset's public split when it has one, else a
+            random ``1:1:8`` train/val/test split drawn per seed (BGRL's 10/10/80); a ratio string
+            ``"a:b:c"`` forces a random split with those proportions (stratified by nothing).
         graph_readout: pool every encoder layer and concatenate (``concat``) or the model's output
             embedding ``z`` only (``last``). ``concat`` takes ``ModelOutput.layers``: for VGAE these
             are the encoder layers before the mu/logstd heads, so mu itself is not pooled.
@@ -114,6 +117,7 @@ class TaskConfig:
     link_val_ratio: float = 0.05
     link_test_ratio: float = 0.10
     graph_pool: str = "sum"
+    split: Optional[str] = None
     graph_readout: str = "concat"
 
 
@@ -247,7 +251,10 @@ def parse_override(text: str) -> Dict[str, Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    if re.fullmatch(r"\s*\d+(\.\d+)?(:\d+(\.\d+)?)+\s*", raw):
+        value: Any = raw.strip()  # "1:1:8" is a ratio, not YAML 1.1's base-60 integer
+    else:
+        value = yaml.safe_load(raw) if raw.strip() else ""
     if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         value = float(value)  # YAML 1.1 reads "5e-6" (no dot) as a string
     out: Dict[str, Any] = value
