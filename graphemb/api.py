@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphemb.config import RunConfig, build_run_config, to_dict
+from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
 from graphemb.training import rundir
@@ -68,10 +68,11 @@ def load_data(config: RunConfig, root: Optional[str] = None):
 
 
 def _check_task(task: str, dataset) -> None:
+    """A task that does not fit the data is a configuration error (CLI exit code 2)."""
     if task in ("node", "link") and dataset.level != "node":
-        raise ValueError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
+        raise ConfigError(f"task {task!r} needs a single-graph dataset, but {dataset.name!r} is a set of graphs; use --task graph")
     if task == "graph" and dataset.level != "graph":
-        raise ValueError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
+        raise ConfigError(f"task 'graph' needs a set of graphs, but {dataset.name!r} is one graph; use --task node or link")
 
 
 def _validate(dataset) -> None:
@@ -157,14 +158,15 @@ def train(
 
     Args:
         model: registered model name (``isoc-vgae``, ``vgae``, ``gae``).
-        dataset: a dataset name, or an already loaded dataset object (``GraphDataset``).
+        dataset: a dataset name, a loaded ``GraphDataset``, or your own graph: a PyG ``Data``
+            (node level; featureless graphs get one-hot degree features) or a list of ``Data``
+            (graph level). The returned :class:`Run` holds the trained ``model`` too.
         task: ``node`` | ``link`` | ``graph`` (default: ``graph`` for sets of graphs, else ``node``).
         preset: ``default`` | ``paper``.
         config_file / overrides / values: see :func:`graphemb.config.build_run_config`.
         seed / device: shorthands for ``train.seed`` / ``train.device``.
         out: run directory; nothing is written when ``None``.
     """
-    loaded = None if dataset is None or isinstance(dataset, str) else dataset
     sets: List[str] = []
     if seed is not None:
         sets.append(f"train.seed={seed}")
@@ -196,6 +198,10 @@ def _task_given(task, config_file, overrides, values) -> bool:
 def _resolve(model, dataset, *, task, preset, config_file, overrides, values, data_root):
     """Resolve the config and load the dataset; with no task named anywhere, the task is the
     dataset's natural one (``graph`` for sets of graphs, else ``node``) and its preset level applies."""
+    if isinstance(dataset, Data) or isinstance(dataset, (list, tuple)):
+        from graphemb.data.convert import as_dataset
+
+        dataset = as_dataset(dataset)  # a user's own graph(s)
     loaded = None if dataset is None or isinstance(dataset, str) else dataset
     ds_name = dataset if isinstance(dataset, str) else (loaded.name if loaded is not None else None)
     kwargs = dict(dataset=ds_name, preset=preset, config_file=config_file, overrides=list(overrides), values=values)
@@ -404,10 +410,10 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
     trained = config.task.name
     task = task or trained
     if task == "link" and trained != "link":
-        raise ValueError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
+        raise ConfigError(f"this run was trained for task {trained!r} on all edges; link evaluation needs an "
                          "encoder trained on training edges only: train with --task link")
     if task == "graph" and trained != "graph" or task != "graph" and trained == "graph":
-        raise ValueError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
+        raise ConfigError(f"this run was trained for task {trained!r}; it cannot be evaluated for task {task!r}")
     key = protocol_key(task, protocol or config.task.protocol)
     seed = config.train.seed if seed is None else seed
     inputs = _eval_inputs(task, embeddings, dataset, split, options, config=config, seed=seed)

@@ -1,15 +1,19 @@
-"""``graphemb`` command line: datasets, train, evaluate, embed, reproduce (+ ``mag``, ``match``).
+"""graphemb command line: datasets, train, evaluate, embed, reproduce, info (+ mag, match).
 
 Every subcommand is a thin layer over :mod:`graphemb.api`; with ``--json`` the last line of
-stdout is one JSON object.
+stdout is one JSON object (:mod:`graphemb.cli.output`). Exit codes: 0 success, 2 usage or
+configuration errors (unknown option, name or key, bad value, a RUN_DIR that is not a run),
+1 runtime failures (data missing or malformed, training diverged, out of memory), 130 Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+from pathlib import Path
 from typing import List, Optional
+
+from graphemb.cli.output import add_habits, apply_habits, result
 
 TASK_CHOICES = ("node", "link", "graph")
 
@@ -24,28 +28,42 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto")
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels where torch has them")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (also: --quiet, GRAPHEMB_PROGRESS=0)")
 
 
 def _require_dataset(args: argparse.Namespace) -> None:
+    from graphemb.config import ConfigError
+
     if args.dataset is None and args.config is None:
-        raise ValueError("no dataset given: pass --dataset NAME (see `graphemb datasets`) or a --config with data.name")
+        raise ConfigError("no dataset given: pass --dataset NAME (see `graphemb datasets`) or a --config with data.name")
 
 
-def _print_json(obj) -> None:
-    print(json.dumps(obj, default=float))
+def _run_dir(path: str) -> Path:
+    """A RUN_DIR argument, checked before any work (a wrong path is a usage error, exit 2)."""
+    from graphemb.config import ConfigError
+
+    p = Path(path)
+    if not (p / "config.yaml").is_file():
+        raise ConfigError(f"{p} is not a graphemb run directory (no config.yaml); "
+                          f"create one with `graphemb train MODEL --dataset NAME --out {p}`")
+    return p
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from graphemb.data import list_datasets
 
     rows = list_datasets(root=args.data_root)
-    if args.json:
-        _print_json(rows)
-        return 0
-    print(f"{'name':<22} {'level':<6} {'local':<6} source")
-    for r in rows:
-        print(f"{r['name']:<22} {r['level']:<6} {'yes' if r.get('local') else 'no':<6} {r.get('source', '')}")
+    lines = [f"{'name':<22} {'level':<6} {'local':<6} source"]
+    lines += [f"{r['name']:<22} {r['level']:<6} {'yes' if r.get('local') else 'no':<6} {r.get('source', '')}" for r in rows]
+    result(args, "\n".join(lines), rows)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from graphemb.cli.info import format_info, run_info
+
+    info = run_info(_run_dir(args.run_dir))
+    result(args, format_info(info), info)
     return 0
 
 
@@ -60,30 +78,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
     )
     tr = run.train_result
-    print(f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
-          f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "
-          f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {args.out}")
+    text = (f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
+            f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "
+            f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {args.out}")
+    result(args, text, {"run_dir": str(args.out), "model": run.config.model_name, "dataset": run.config.data.name,
+                        "task": run.config.task.name, "epochs_run": tr.epochs_run,
+                        "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
+                        "seconds_per_epoch": tr.seconds_per_epoch})
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from graphemb import api
 
-    rec = api.evaluate(args.run_dir, task=args.task, protocol=args.protocol, seed=args.seed,
+    rec = api.evaluate(_run_dir(args.run_dir), task=args.task, protocol=args.protocol, seed=args.seed,
                        device=args.device, data_root=args.data_root)
-    if args.json:
-        _print_json(rec)
-    else:
-        print(api.format_record(rec))
+    result(args, api.format_record(rec), rec)
     return 0
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from graphemb import api
 
-    path = api.export_embeddings(args.run_dir, level=args.level, out=args.out, pairs=args.pairs,
+    path = api.export_embeddings(_run_dir(args.run_dir), level=args.level, out=args.out, pairs=args.pairs,
                                  readout=args.readout, data_root=args.data_root)
-    print(f"wrote {path}")
+    result(args, f"wrote {path}", {"out": str(path), "level": args.level})
     return 0
 
 
@@ -97,57 +116,96 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         data_root=args.data_root, deterministic=args.deterministic,
         progress=False if args.no_progress else None, first_seed=args.first_seed,
     )
-    if args.json:
-        _print_json(rec)
-    else:
-        print(api.format_record(rec))
+    result(args, api.format_record(rec), rec)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from graphemb import viz
+
+    run_dir = _run_dir(args.run_dir)
+    kwargs = {"method": args.method, "data_root": args.data_root} if args.kind == "embedding" else {}
+    path = viz.save(viz.plot(run_dir, args.kind, **kwargs), args.out)
+    result(args, f"wrote {path}", {"out": str(path), "kind": args.kind, "run_dir": str(run_dir)})
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from graphemb import viz
+
+    runs = [_run_dir(r) for r in args.runs]
+    path = viz.write_report(runs, args.out, title=args.title, data_root=args.data_root)
+    result(args, f"wrote {path} ({len(runs)} run(s))", {"out": str(path), "runs": [str(r) for r in runs]})
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphemb", description=__doc__.splitlines()[0])
+    from graphemb import __version__
+
+    parser = argparse.ArgumentParser(prog="graphemb", description=__doc__.splitlines()[0],
+                                     epilog="Run `graphemb COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"graphemb {__version__}",
+                        help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("datasets", help="list registered datasets and whether they are found locally")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("train", help="train an embedding model and save a run directory")
     p.add_argument("model", help="model name: isoc-vgae | vgae | gae")
     _add_common_train_args(p)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, 0)")
     p.add_argument("--out", required=True, help="run directory to create")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings")
-    p.add_argument("run_dir")
-    p.add_argument("--task", choices=TASK_CHOICES, default=None)
+    p.add_argument("run_dir", help="a run directory written by `graphemb train`")
+    p.add_argument("--task", choices=TASK_CHOICES, default=None, help="task to evaluate (default: the run's)")
     p.add_argument("--protocol", default=None, help="node: linear|mlp; link: dot|mlp; graph: svm|mlp")
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: the run's)")
+    p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("embed", help="export a run's node, link or graph embeddings with their ids")
-    p.add_argument("run_dir")
-    p.add_argument("--level", choices=TASK_CHOICES, required=True)
+    p.add_argument("run_dir", help="a run directory written by `graphemb train`")
+    p.add_argument("--level", choices=TASK_CHOICES, required=True, help="rows: nodes, node pairs or graphs")
     p.add_argument("--out", required=True, help=".npy (ids in <stem>.ids.npy) or .parquet (column 'id')")
     p.add_argument("--pairs", default=None, help="link level: CSV of node-id pairs (src,dst); default: the run's test pairs")
     p.add_argument("--readout", default=None, help="link: hadamard|concat|l1|l2; graph: sum|mean|max")
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("reproduce", help="train and evaluate over several seeds; mean ± std")
-    p.add_argument("model")
+    p.add_argument("model", help="model name: isoc-vgae | vgae | gae")
     _add_common_train_args(p)
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1 after --first-seed)")
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--protocol", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--protocol", default=None, help="node: linear|mlp; link: dot|mlp; graph: svm|mlp")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("info", help="a run's model, dataset, task, config, versions and metrics")
+    p.add_argument("run_dir", help="a run directory written by `graphemb train`")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plot", help="draw a run: loss curve, 2-D embedding map or probe results (needs [viz])")
+    p.add_argument("run_dir", help="a run directory written by `graphemb train`")
+    p.add_argument("--kind", choices=("loss", "embedding", "probe"), default="loss",
+                   help="loss: losses per epoch; embedding: UMAP/t-SNE map coloured by label; probe: evaluation results")
+    p.add_argument("--out", required=True, help="image file, .png or .svg")
+    p.add_argument("--method", choices=("auto", "umap", "tsne", "pca"), default="auto",
+                   help="embedding map: auto = UMAP when umap-learn is installed, else t-SNE")
+    p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of several runs (needs [viz])")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--title", default="graphemb report", help="page title")
+    p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
+    p.set_defaults(func=cmd_report)
 
     for mod in ("graphemb.multimodal.cli", "graphemb.matching.cli"):
         try:
@@ -156,13 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
             _add_unavailable(sub, mod.split(".")[1], e)
             continue
         module.add_subparser(sub)
+    add_habits(parser)
     return parser
 
 
 def _add_unavailable(sub, name: str, err: Exception) -> None:
     cmd = {"multimodal": "mag", "matching": "match"}[name]
     p = sub.add_parser(cmd, help=f"(unavailable: {err})")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="(arguments of the unavailable command)")
 
     def fail(args):
         raise RuntimeError(f"`graphemb {cmd}` is unavailable: {err}. Install the extras: pip install -e \".[text,match]\"")
@@ -170,9 +229,22 @@ def _add_unavailable(sub, name: str, err: Exception) -> None:
     p.set_defaults(func=fail)
 
 
+def exit_code(err: BaseException) -> int:
+    """2 for usage/configuration errors (bad values, unknown names: ``ConfigError``, ``KeyError``),
+    130 for Ctrl-C, 1 for everything that fails while working (data, training, memory)."""
+    from graphemb.config import ConfigError
+
+    if isinstance(err, KeyboardInterrupt):
+        return 130
+    if isinstance(err, (ConfigError, KeyError)):
+        return 2
+    return 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors exit 2 here (argparse)
+    apply_habits(args)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -182,11 +254,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # noqa: BLE001 - the CLI turns errors into one clear line
-        if args.debug or os.environ.get("GRAPHEMB_DEBUG"):
+        if args.debug or os.environ.get("GRAPHEMB_DEBUG") or getattr(args, "verbose", 0) >= 2:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"graphemb: error: {msg}", file=sys.stderr)
-        return 2
+        return exit_code(e)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ Registered by the CLI main through :func:`add_subparser`; each parser sets ``fun
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
+
+from graphemb.cli.output import log, result
 
 __all__ = ["add_subparser", "run_pipeline"]
 
@@ -23,18 +23,19 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
                    help="n-grams of B absent from A: drop (TDmatch, default) or keep")
     p.add_argument("--expand", default=None, metavar="minilm|SYNONYM_FILE",
                    help="add token-token edges from MiniLM similarity or a synonym file")
-    p.add_argument("--expand-threshold", type=float, default=0.8)
+    p.add_argument("--expand-threshold", type=float, default=0.8, help="cosine threshold for minilm expansion (default 0.8)")
     p.add_argument("--compress", action="store_true", help="prune, contract chains, keep short A-B paths")
-    p.add_argument("--min-degree", type=int, default=2)
-    p.add_argument("--max-path", type=int, default=4)
+    p.add_argument("--min-degree", type=int, default=2, help="compression: prune tokens of lower degree (default 2)")
+    p.add_argument("--max-path", type=int, default=4, help="compression: longest A-B path kept (default 4)")
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks")
+    p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
+                   help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
     p.add_argument("--preset", default="paper", help="walk preset: paper (TDmatch defaults), fast, tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     p.add_argument("--gnn-epochs", type=int, default=None, help="GNN training epochs (default: MATCHING_GNN, 30)")
     p.add_argument("--gnn-hidden", type=int, default=None, help="GNN layer width (default: MATCHING_GNN, 128)")
 
@@ -76,9 +77,10 @@ def _build(args: argparse.Namespace) -> int:
 
     a = read_corpus(args.a, encoding=args.encoding, id_column=args.id_column, name="A")
     b = read_corpus(args.b, encoding=args.encoding, id_column=args.id_column, name="B")
-    g = _make_graph(a, b, args, lambda m: print(m, file=sys.stderr))
+    g = _make_graph(a, b, args, lambda m: log(args, m))
     g.save(args.out)
-    print(f"saved matching graph ({g.num_nodes} nodes, {g.num_edges} edges) to {args.out}")
+    result(args, f"saved matching graph ({g.num_nodes} nodes, {g.num_edges} edges) to {args.out}",
+           {"out": str(args.out), "nodes": int(g.num_nodes), "edges": int(g.num_edges), "sizes": g.sizes()})
     return 0
 
 
@@ -95,7 +97,8 @@ def _embed(args: argparse.Namespace) -> int:
 
     with atomic_write(out) as f:
         torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
-    print(f"saved {tuple(z.shape)} embeddings to {out}")
+    result(args, f"saved {tuple(z.shape)} embeddings to {out}",
+           {"out": str(out), "shape": list(z.shape), "method": args.method, "seed": args.seed})
     return 0
 
 
@@ -130,17 +133,16 @@ def _run(args: argparse.Namespace) -> int:
     from graphemb.matching.datasets import load_matching
 
     ds = load_matching(args.dataset, root=args.data_root)
-    res = run_pipeline(ds, args, lambda m: print(m, file=sys.stderr))
+    res = run_pipeline(ds, args, lambda m: log(args, m))
     m = res["metrics"]
-    print(f"{ds.name} {args.method}: MRR {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}  "
-          f"({m['queries']} queries, {m['missed']} missed, {res['seconds']:.1f}s)")
-    if args.json:
-        from graphemb.evaluation.stats import result_record  # provided by another helper
+    text = (f"{ds.name} {args.method}: MRR {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}  "
+            f"({m['queries']} queries, {m['missed']} missed, {res['seconds']:.1f}s)")
+    from graphemb.evaluation.stats import result_record
 
-        extra = {k: [float(v)] for k, v in m.items() if k != "mrr"}
-        rec = result_record(args.method, ds.name, "matching", "ranking-pessimistic", "mrr", [m["mrr"]],
-                            res["seconds"], extra_values=extra)
-        print(json.dumps(rec, default=float))
+    extra = {k: [float(v)] for k, v in m.items() if k != "mrr"}
+    rec = result_record(args.method, ds.name, "matching", "ranking-pessimistic", "mrr", [m["mrr"]],
+                        res["seconds"], extra_values=extra)
+    result(args, text, rec)
     return 0
 
 
@@ -153,13 +155,13 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     b.add_argument("a", help="corpus A: .csv/.tsv/.parquet table or text file (one object per line)")
     b.add_argument("b", help="corpus B: same formats")
     b.add_argument("--out", required=True, help="output graph directory")
-    b.add_argument("--encoding", default="utf-8")
-    b.add_argument("--id-column", default=None)
+    b.add_argument("--encoding", default="utf-8", help="text encoding of both corpora (default utf-8)")
+    b.add_argument("--id-column", default=None, help="table column holding object ids (default: row numbers)")
     _graph_args(b)
     b.set_defaults(func=_build)
 
     e = sub.add_parser("embed", help="embed a saved matching graph")
-    e.add_argument("graph_dir")
+    e.add_argument("graph_dir", help="a graph directory written by `graphemb match build`")
     e.add_argument("--out", default=None, help="output .pt (default GRAPH_DIR/embeddings_<method>.pt)")
     _embed_args(e)
     e.set_defaults(func=_embed)
@@ -168,7 +170,6 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     r.add_argument("dataset", help="coronacheck, coronacheck-gen, coronacheck-usr, DBLP-ACM, ..., or a folder "
                    "with a.*, b.* and gold.json (queries: B objects)")
     r.add_argument("--data-root", default=None, help="data root (default $GRAPHEMB_DATA)")
-    r.add_argument("--json", action="store_true", help="print a result record as the last stdout line")
     _graph_args(r)
     _embed_args(r)
     r.set_defaults(func=_run)
@@ -176,9 +177,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Stand-alone entry point (``python -m graphemb.matching.cli match ...``) until the CLI main wires it."""
+    """Stand-alone entry point (``python -m graphemb.matching.cli match ...``); ``graphemb match`` is the same."""
+    from graphemb.cli.output import add_habits
+
     parser = argparse.ArgumentParser(prog="graphemb")
     add_subparser(parser.add_subparsers(dest="command", required=True))
+    add_habits(parser)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -78,13 +78,40 @@ def random_walks(indptr: np.ndarray, indices: np.ndarray, starts: np.ndarray, wa
     cur = np.tile(np.asarray(starts, dtype=np.int64), walks_per_node)
     walks = np.empty((cur.size, walk_length + 1), dtype=np.int64)
     walks[:, 0] = cur
-    for step in range(1, walk_length + 1):
+    from graphemb.utils.progress import progress
+
+    for step in progress(range(1, walk_length + 1), desc="walks", unit="step", leave=False):
         lo = indptr[cur]
         deg = indptr[cur + 1] - lo
         off = np.minimum((rng.random(cur.size) * deg).astype(np.int64), np.maximum(deg - 1, 0))
         cur = np.where(deg > 0, indices[np.minimum(lo + off, max(len(indices) - 1, 0))], cur)
         walks[:, step] = cur
     return walks
+
+
+class _EpochBar:
+    """A progress bar over Word2Vec epochs (a gensim callback; off when not on a terminal)."""
+
+    def __init__(self, epochs: int) -> None:
+        from graphemb.utils.progress import progress
+
+        self.bar = progress(range(epochs), desc="word2vec", unit="epoch", leave=False)
+        self.epochs = 0
+
+    def __enter__(self) -> "_EpochBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    # gensim's CallbackAny2Vec protocol (duck-typed; gensim is imported lazily)
+    def on_train_begin(self, model) -> None: ...
+    def on_train_end(self, model) -> None: ...
+    def on_epoch_begin(self, model) -> None: ...
+
+    def on_epoch_end(self, model) -> None:
+        self.epochs += 1
+        self.bar.update(1)
 
 
 def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None) -> Tensor:
@@ -111,8 +138,9 @@ def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None) -> T
     try:
         with os.fdopen(fd, "w") as f:
             np.savetxt(f, walks, fmt="%d", delimiter=" ")
-        model = Word2Vec(corpus_file=path, vector_size=cfg.dim, window=cfg.window, sg=1, negative=cfg.negative,
-                         min_count=cfg.min_count, epochs=cfg.epochs, seed=cfg.seed, workers=1)
+        with _EpochBar(cfg.epochs) as bar:
+            model = Word2Vec(corpus_file=path, vector_size=cfg.dim, window=cfg.window, sg=1, negative=cfg.negative,
+                             min_count=cfg.min_count, epochs=cfg.epochs, seed=cfg.seed, workers=1, callbacks=[bar])
     finally:
         os.unlink(path)
     keys = np.array([int(k) for k in model.wv.index_to_key], dtype=np.int64)

@@ -15,9 +15,9 @@ the same cache as ``mag encode`` (so a second run costs nothing).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+from graphemb.cli.output import result
 from graphemb.multimodal.data import MultimodalGraph, load_mag
 
 __all__ = ["add_subparser", "parse_feature_spec", "resolve_features"]
@@ -81,8 +81,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     enc = load_encoder(args.modality, args.encoder, args.device)
     key = encode_graph(graph, args.modality, enc, batch_size=args.batch_size)
     fs = graph.features[key]
-    print(f"{key}: {tuple(fs.x.shape)} for {graph.name} ({int(fs.mask.sum())} nodes with a vector); "
-          f"cached in {feature_cache_dir(graph.name, args.modality, enc)}")
+    cache = feature_cache_dir(graph.name, args.modality, enc)
+    result(args, f"{key}: {tuple(fs.x.shape)} for {graph.name} ({int(fs.mask.sum())} nodes with a vector); "
+                 f"cached in {cache}",
+           {"dataset": graph.name, "modality": args.modality, "feature_set": key, "shape": list(fs.x.shape),
+            "nodes_with_vector": int(fs.mask.sum()), "cache": str(cache)})
     return 0
 
 
@@ -98,14 +101,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     res = node_classification(graph, feats, cfg, seeds=range(args.first_seed, args.first_seed + args.seeds),
                               shots=args.shots)
     protocol = f"{fusion}:{args.shots}-shot" if args.shots else f"{fusion}:60/20/20"
-    print(f"{args.model} on {graph.name} [{args.features}] {protocol}: accuracy "
-          f"{100 * res['accuracy_mean']:.2f} ± {100 * res['accuracy_std']:.2f}, macro-F1 "
-          f"{100 * res['macro_f1_mean']:.2f} ± {100 * res['macro_f1_std']:.2f} over {args.seeds} seeds")
-    if args.json:
-        rec = result_record(args.model, graph.name, "node", protocol, "accuracy", res["accuracy"],
-                            time.perf_counter() - t0, extra_values={"macro_f1": res["macro_f1"]})
-        rec["features"] = args.features
-        print(json.dumps(rec))
+    text = (f"{args.model} on {graph.name} [{args.features}] {protocol}: accuracy "
+            f"{100 * res['accuracy_mean']:.2f} ± {100 * res['accuracy_std']:.2f}, macro-F1 "
+            f"{100 * res['macro_f1_mean']:.2f} ± {100 * res['macro_f1_std']:.2f} over {args.seeds} seeds")
+    rec = result_record(args.model, graph.name, "node", protocol, "accuracy", res["accuracy"],
+                        time.perf_counter() - t0, extra_values={"macro_f1": res["macro_f1"]})
+    rec["features"] = args.features
+    result(args, text, rec)
     return 0
 
 
@@ -115,22 +117,23 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mag_command", required=True)
     e = sub.add_parser("encode", help="embed node text/images with a pretrained encoder (cached)")
-    e.add_argument("dataset")
-    e.add_argument("--modality", choices=MODALITIES, required=True)
+    e.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    e.add_argument("--modality", choices=MODALITIES, required=True, help="which node content to encode")
     e.add_argument("--encoder", required=True, help="minilm | pixels | a local model folder | a hub name")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
+    e.add_argument("--batch-size", type=int, default=64, help="items per encoder batch (default 64)")
     e.set_defaults(func=cmd_encode)
     t = sub.add_parser("train", help="node classification with a GNN predictor over fused features")
-    t.add_argument("dataset")
+    t.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
     t.add_argument("--features", required=True, help="SPEC, e.g. text:minilm+image:pixels")
-    t.add_argument("--model", choices=("mlp", "gcn", "sage", "gat"), default="gcn")
-    t.add_argument("--fusion", choices=("concat", "mean", "learned", "late"), default=None)
+    t.add_argument("--model", choices=("mlp", "gcn", "sage", "gat"), default="gcn", help="predictor (default gcn)")
+    t.add_argument("--fusion", choices=("concat", "mean", "learned", "late"), default=None,
+                   help="how several feature sets are combined (default concat)")
     t.add_argument("--shots", type=int, default=None, help="k training nodes per class (default: 60/20/20)")
-    t.add_argument("--seeds", type=int, default=3)
-    t.add_argument("--first-seed", type=int, default=0)
-    t.add_argument("--epochs", type=int, default=200)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    t.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    t.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
+    t.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     t.add_argument("--json", action="store_true", help="print one JSON result object as the last line")
     t.set_defaults(func=cmd_train)
     return p
