@@ -10,11 +10,17 @@ do not change the encoder recipe (read from github upperr/IsoC-VGAE):
   edge twice and twice as many distinct negatives (twice the optimiser steps); ours trains on one
   direction and as many negatives.
 
+A third difference is in the encoder: the official ``model.py`` passes each layer the activation
+``lambda x: x if layer == L - 1 else nn.ReLU()``, whose ``layer`` is late-bound, so every encoder
+layer is linear; graphemb applies the ReLU (a documented, deliberate difference).
+``--linear-encoder`` also trains that variant (``model.encoder.act=identity``) and scores it the
+official way (train-mode embeddings, both-direction pairs).
+
 For each seed this trains the `paper` preset once (``experiments/configs/isoc-vgae_paper_cora_link.yaml``,
 the RESULTS row) and scores the four combinations on the same split, writing one record per
 variant to ``experiments/results/ablation_link_mlp_<dataset>.json`` (mean ± std over seeds).
 
-    python experiments/link_mlp_vs_official.py --seeds 3 --threads 1 [--dataset Cora]
+    python experiments/link_mlp_vs_official.py --seeds 3 --threads 1 [--dataset Cora] [--linear-encoder]
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("ours", "train-mode embeddings", "both-direction pairs", "official (both)")
+LINEAR = "official (both) + linear encoder"
 
 
 @torch.no_grad()
@@ -57,6 +64,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dataset", default="Cora")
+    p.add_argument("--linear-encoder", action="store_true", help="also train the official linear encoder")
+    p.add_argument("--config", default=None, help="row config (default experiments/configs/isoc-vgae_paper_<dataset>_link.yaml)")
+    p.add_argument("--out", default=None, help="record file (default experiments/results/ablation_link_mlp_<dataset>.json)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from graphemb import api
@@ -64,10 +74,11 @@ def main() -> None:
     from graphemb.evaluation.link import mlp_protocol
     from graphemb.evaluation.stats import record_from_results
 
-    cfg_file = HERE / "configs" / f"isoc-vgae_paper_{args.dataset.lower()}_link.yaml"
+    cfg_file = args.config or HERE / "configs" / f"isoc-vgae_paper_{args.dataset.lower()}_link.yaml"
     base = build_run_config(config_file=cfg_file)
     data = api.load_data(base)
-    results = {v: [] for v in VARIANTS}
+    variants = VARIANTS + ((LINEAR,) if args.linear_encoder else ())
+    results = {v: [] for v in variants}
     start = time.perf_counter()
     for s in range(args.seeds):
         cfg = replace(base, train=replace(base.train, seed=s, device="cpu", progress=False))
@@ -77,14 +88,20 @@ def main() -> None:
         pairs = {"ours": run.split, "both": official_pairs(run.split, n, s)}
         for v, (e, pr) in zip(VARIANTS, (("eval", "ours"), ("train", "ours"), ("eval", "both"), ("train", "both"))):
             results[v].append(mlp_protocol(emb[e], pairs[pr], seed=s))
-        print(f"seed {s}: " + "; ".join(f"{v} {results[v][-1].value:.4f}" for v in VARIANTS), flush=True)
-    cmd = f"python experiments/link_mlp_vs_official.py --seeds {args.seeds} --threads {args.threads} --dataset {args.dataset}"
+        if args.linear_encoder:
+            enc = replace(cfg.model.encoder, act="identity")
+            lin = api.train_config(replace(cfg, model=replace(cfg.model, encoder=enc)), data)
+            results[LINEAR].append(mlp_protocol(train_mode_embeddings(lin.model, lin.split.train_data),
+                                                official_pairs(lin.split, n, s), seed=s))
+        print(f"seed {s}: " + "; ".join(f"{v} {results[v][-1].value:.4f}" for v in variants), flush=True)
+    cmd = (f"python experiments/link_mlp_vs_official.py --seeds {args.seeds} --threads {args.threads} "
+           f"--dataset {args.dataset}" + (" --linear-encoder" if args.linear_encoder else ""))
     records = []
-    for v in VARIANTS:
+    for v in variants:
         rec = record_from_results("isoc-vgae", data.name, "link", "mlp", results[v], time.perf_counter() - start)
         rec.update(preset="paper", variant=v, command=cmd, device="cpu")
         records.append(rec)
-    out = HERE / "results" / f"ablation_link_mlp_{args.dataset.lower()}.json"
+    out = Path(args.out) if args.out else HERE / "results" / f"ablation_link_mlp_{args.dataset.lower()}.json"
     out.write_text(json.dumps({"records": records}, indent=1))
     for r in records:
         print(f"{r['variant']}: AUC {100 * r['mean']:.2f} ± {100 * r['std']:.2f}; AP {100 * r['ap']['mean']:.2f}")

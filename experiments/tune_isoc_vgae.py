@@ -2,7 +2,9 @@
 
 Node level: Cora, linear-probe *validation* accuracy on the public split.
 Graph level: MUTAG (and PROTEINS with --graph-datasets), validation accuracy of the official 50/20/30 split (`mlp` probe).
-Test scores are never read. Prints a markdown table; the chosen values are written into
+Test scores are never read. Prints a markdown table and stores every candidate's per-seed
+validation scores, with this command, in experiments/results/tuning/<level>.json (the record the
+tables of experiments/results/tuning.md must come from); the chosen values are written into
 graphemb/presets.py by hand, citing this script.
 
     python experiments/tune_isoc_vgae.py --seeds 2 --threads 2 --levels node
@@ -11,8 +13,11 @@ graphemb/presets.py by hand, citing this script.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -47,7 +52,7 @@ def val_score(model, dataset, task, protocol, sets, seeds, device="cpu"):
         run = api.train_config(c, data)
         _, res = api.evaluate_embeddings(c, run.embeddings, data, None, protocol=protocol, seed=s, device=device)
         vals.append(res.extra["val_accuracy"])
-    return statistics.mean(vals)
+    return vals
 
 
 def main() -> None:
@@ -68,11 +73,17 @@ def main() -> None:
         print(f"\n## {level} level (validation accuracy, mean over {args.seeds} seed(s))\n")
         print("| " + " | ".join(keys + [f"{d} ({pr})" for d, pr in targets]) + " |")
         print("|" + "---|" * (len(keys) + len(targets)))
+        records = []
         for combo in grid:
             sets = [f"{k}={v}" for k, v in combo.items()]
-            scores = [val_score("isoc-vgae", d, level, pr, sets, args.seeds, args.device) for d, pr in targets]
+            per_target = [val_score("isoc-vgae", d, level, pr, sets, args.seeds, args.device) for d, pr in targets]
+            records.append({"candidate": combo, "validation": {f"{d}/{pr}": v for (d, pr), v in zip(targets, per_target)}})
             cells = [str(combo.get(k, "(paper)")) for k in keys]
-            print("| " + " | ".join(cells + [f"{100 * s:.2f}" for s in scores]) + " |", flush=True)
+            print("| " + " | ".join(cells + [f"{100 * statistics.mean(v):.2f}" for v in per_target]) + " |", flush=True)
+            out = Path(__file__).resolve().parent / "results" / "tuning" / f"{level}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"command": "python experiments/tune_isoc_vgae.py " + " ".join(sys.argv[1:]),
+                                       "level": level, "seeds": args.seeds, "records": records}, indent=1))
 
 if __name__ == "__main__":
     main()
