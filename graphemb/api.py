@@ -359,10 +359,12 @@ def node_masks(config: RunConfig, dataset, seed: int) -> Tuple[Tensor, Tensor, T
     return masks[0], masks[1], masks[2]
 
 
-def split_name(config: RunConfig, dataset, task: str) -> str:
+def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = None) -> str:
     """Which data split a record's numbers come from (stored in every JSON record)."""
     if task == "node":
         return node_split_name(config, dataset)
+    if task == "graph" and (protocol or config.task.protocol) == "mlp":
+        return "random 50/20/30 per seed"
     if task == "link":
         t = config.task
         return f"edges {1 - t.link_val_ratio - t.link_test_ratio:.2f}/{t.link_val_ratio:.2f}/{t.link_test_ratio:.2f} per seed"
@@ -447,7 +449,7 @@ def evaluate(
     name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
     rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                               time.perf_counter() - start)
-    rec["split"] = split_name(config, dataset, task or config.task.name)
+    rec["split"] = split_name(config, dataset, task or config.task.name, name)
     if run_dir is not None:
         metrics = rundir.load_metrics(run_dir)
         metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -495,7 +497,7 @@ def reproduce(
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
-    rec["split"] = split_name(base, loaded, base.task.name)
+    rec["split"] = split_name(base, loaded, base.task.name, name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     return rec

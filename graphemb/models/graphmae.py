@@ -208,11 +208,12 @@ class GraphMAE2Config:
             raise ValueError(f"graphmae2 momentum must be in [0, 1], got {self.momentum}")
 
 
-class GraphMAE2(GraphMAE):
-    """GraphMAE2 (see the module docstring): GraphMAE's pieces plus an EMA target branch.
+class GraphMAE2(EmbeddingModel):
+    """GraphMAE2 (see the module docstring): GraphMAE's masking, decoder and SCE, composed with
+    an EMA target branch (encoder + projector) and a predictor.
 
-    ``extras`` adds ``latent_pred`` / ``latent_target`` (kept nodes) and ``recons`` (one per
-    decoder view). ``after_step`` moves the targets by EMA (``momentum``).
+    ``extras``: ``recons`` (one reconstruction per decoder view), ``mask_nodes``,
+    ``latent_pred`` / ``latent_target`` (kept nodes). ``after_step`` moves the targets by EMA.
     """
 
     Config: ClassVar[type] = GraphMAE2Config
@@ -220,10 +221,14 @@ class GraphMAE2(GraphMAE):
     def __init__(self, encoder: GNNEncoder, decoder: GNNEncoder, mask_rate: float = 0.5, replace_rate: float = 0.15,
                  gamma: float = 3.0, remask: str = "fixed", num_remask: int = 3, remask_rate: float = 0.5,
                  lam: float = 0.15, momentum: float = 0.0, projector_channels: int = 256) -> None:
-        super().__init__(encoder, decoder, mask_rate, replace_rate, gamma)
+        super().__init__()
         h = encoder.out_channels
+        self.encoder, self.decoder = encoder, decoder
+        self.mask_rate, self.replace_rate, self.gamma = mask_rate, replace_rate, gamma
         self.remask, self.num_remask, self.remask_rate = remask, num_remask, remask_rate
         self.lam, self.momentum = lam, momentum
+        self.enc_mask_token = nn.Parameter(torch.zeros(1, encoder.in_channels))
+        self.encoder_to_decoder = nn.Linear(h, h, bias=False)
         self.dec_mask_token = nn.Parameter(torch.zeros(1, h)) if remask == "random" else None
         self.projector = nn.Sequential(nn.Linear(h, projector_channels), nn.PReLU(), nn.Linear(projector_channels, h))
         self.predictor = nn.Sequential(nn.PReLU(), nn.Linear(h, h))
