@@ -153,6 +153,7 @@ def train(
     data_root: Optional[str] = None,
     deterministic: bool = False,
     progress: Optional[bool] = None,
+    overwrite: bool = False,
 ) -> Run:
     """Train ``model`` on ``dataset`` for ``task`` and (optionally) save a run directory.
 
@@ -165,8 +166,13 @@ def train(
         preset: ``default`` | ``paper``.
         config_file / overrides / values: see :func:`graphemb.config.build_run_config`.
         seed / device: shorthands for ``train.seed`` / ``train.device``.
-        out: run directory; nothing is written when ``None``.
+        out: run directory; nothing is written when ``None``. Written to ``out.partial`` and
+            renamed into place when finished (see :mod:`graphemb.training.rundir`).
+        overwrite: replace an existing run in ``out`` (as a whole); without it a non-empty
+            ``out`` raises :class:`~graphemb.training.rundir.RunDirExists` before anything runs.
     """
+    if out is not None:
+        rundir.check_out(out, overwrite)  # before loading any data
     sets: List[str] = []
     if seed is not None:
         sets.append(f"train.seed={seed}")
@@ -178,7 +184,33 @@ def train(
         sets.append(f"train.progress={str(progress).lower()}")
     config, loaded = _resolve(model, dataset, task=task, preset=preset, config_file=config_file,
                               overrides=list(overrides) + sets, values=values, data_root=data_root)
-    return train_config(config, loaded, out=out)
+    return train_config(config, loaded, out=out, overwrite=overwrite)
+
+
+def resume(run_dir: PathLike, *, overwrite: bool = False, device: Optional[str] = None,
+           data_root: Optional[str] = None, progress: Optional[bool] = None) -> Run:
+    """Continue an interrupted run from its last checkpoint (``train.checkpoint_every``).
+
+    Args:
+        run_dir: the unfinished run, ``OUT.partial`` (or ``OUT`` itself); it must hold
+            ``resume.pt``. The finished run is renamed to ``OUT``.
+        overwrite: replace a finished run already at ``OUT`` (needed if the interrupted run
+            was started with ``overwrite``).
+        device: train on another device (the weights then differ from an uninterrupted run).
+    The config is the one saved with the run; the result equals an uninterrupted run.
+    """
+    out = rundir.final_dir(run_dir)
+    partial = rundir.partial_dir(out)
+    if not (partial / rundir.RESUME_FILE).is_file():
+        done = "" if not (out / "checkpoint.pt").is_file() else f" ({out} holds a finished run)"
+        raise rundir.NothingToResume(f"nothing to resume in {partial}: no {rundir.RESUME_FILE} there{done}; an "
+                                "interrupted run keeps one once it reached train.checkpoint_every epochs")
+    config = rundir.load_config(partial)
+    if device is not None or progress is not None:
+        config = replace(config, train=replace(config.train, device=device or config.train.device,
+                                               progress=config.train.progress if progress is None else progress))
+    dataset = load_data(config, data_root)
+    return train_config(config, dataset, out=out, overwrite=overwrite, resume=True)
 
 
 def _task_given(task, config_file, overrides, values) -> bool:
@@ -221,22 +253,37 @@ def _in_channels(train_input, dataset) -> int:
     return int(x.size(1)) if isinstance(x, Tensor) else int(dataset.num_features)
 
 
-def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None) -> Run:
-    """Train from a resolved config on a loaded dataset (the core of :func:`train`)."""
-    out_dir = rundir.prepare_run_dir(out) if out is not None else None
-    if out_dir is not None:
-        rundir.save_config(out_dir, config)  # saved first: a failed run still says what it ran
+def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None, *, overwrite: bool = False,
+                 resume: bool = False) -> Run:
+    """Train from a resolved config on a loaded dataset (the core of :func:`train`).
+
+    With ``out``, the run is written through a :class:`~graphemb.training.rundir.RunWriter`:
+    locked, into ``out.partial`` with a resumable checkpoint every ``train.checkpoint_every``
+    epochs, renamed to ``out`` when finished (``resume``: continue ``out.partial``).
+    """
+    if out is None:
+        if resume:
+            raise ValueError("resume=True needs the run directory (out=...)")
+        return _train(config, dataset)
+    with rundir.RunWriter(out, overwrite=overwrite, resume=resume) as writer:
+        if not resume:
+            rundir.save_config(writer.path, config)
+        run = _train(config, dataset, checkpoint=writer.resume_file, resume=resume)
+        _write_run_files(run, writer.path)
+        run.run_dir = writer.commit()
+    return run
+
+
+def _train(config: RunConfig, dataset, checkpoint: Optional[Path] = None, resume: bool = False) -> Run:
     set_seed(config.train.seed, config.train.deterministic)
     train_input, split = prepare_training_input(config, dataset)
     in_channels = _in_channels(train_input, dataset)
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
-    result = fit(model, train_input, config.train, val_score=_link_val_score(split, train_input))
+    result = fit(model, train_input, config.train, checkpoint=checkpoint, resume=resume,
+                 val_score=_link_val_score(split, train_input))
     emb, ids = compute_embeddings(model, config, train_input, dataset)
     model.cpu().eval()
-    run = Run(config, model, result, emb, ids, dataset, split, out_dir)
-    if out_dir is not None:
-        save_run(run)
-    return run
+    return Run(config, model, result, emb, ids, dataset, split, None)
 
 
 def _link_val_score(split, train_data):
@@ -270,19 +317,28 @@ def _train_summary(result: TrainResult) -> Dict[str, Any]:
     return d
 
 
-def save_run(run: Run) -> None:
-    """Write checkpoint, embeddings, split and metrics into ``run.run_dir``."""
-    if run.run_dir is None:
-        raise ValueError("run has no run_dir; pass out= to train()")
-    d = run.run_dir
+def _write_run_files(run: Run, d: Path) -> None:
+    rundir.save_config(d, run.config)
     rundir.save_checkpoint(d, run.model, run.config, _in_channels(getattr(run.split, "train_data", None), run.dataset))
     level = "graph" if run.config.task.name == "graph" else "node"
     rundir.save_embeddings(d, run.embeddings, run.ids, level)
     if run.split is not None:
         rundir.save_split(d, run.split)
-    metrics = rundir.load_metrics(d)
-    metrics.update({"train": _train_summary(run.train_result), "history": run.train_result.history})
+    metrics = {"train": _train_summary(run.train_result), "history": run.train_result.history,
+               **rundir.provenance()}
     rundir.save_metrics(d, metrics)
+
+
+def save_run(run: Run, out: Optional[PathLike] = None, *, overwrite: bool = False) -> Path:
+    """Write a run (config, checkpoint, embeddings, split, metrics) to ``out`` (default
+    ``run.run_dir``) as a whole: locked, via ``out.partial``, renamed into place. Returns the path."""
+    out = out if out is not None else run.run_dir
+    if out is None:
+        raise ValueError("run has no run_dir; pass out= to save_run() (or to train())")
+    with rundir.RunWriter(out, overwrite=overwrite) as writer:
+        _write_run_files(run, writer.path)
+        run.run_dir = writer.commit()
+    return run.run_dir
 
 
 def fit_embeddings(
@@ -437,23 +493,31 @@ def evaluate(
     """
     from graphemb.evaluation.stats import record_from_results
 
+    import contextlib
+
     start = time.perf_counter()
-    if isinstance(run, Run):
-        config, emb, dataset, split, run_dir = run.config, run.embeddings, run.dataset, run.split, run.run_dir
-    else:
-        run_dir = Path(run)
-        config = rundir.load_config(run_dir)
-        emb, _, _ = rundir.load_embeddings(run_dir)
-        dataset = load_data(config, data_root)
-        split = _split_namespace(rundir.load_split(run_dir))
-    name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed, device=device)
-    rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
-                              time.perf_counter() - start)
-    rec["split"] = split_name(config, dataset, task or config.task.name, name)
-    if run_dir is not None:
-        metrics = rundir.load_metrics(run_dir)
-        metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
-        rundir.save_metrics(run_dir, metrics)
+    run_dir = run.run_dir if isinstance(run, Run) else Path(run)
+    # Shared lock: no run replaces this one while it is evaluated, so the record below lands in
+    # the run it was computed on; concurrent evaluations serialise only their metrics update.
+    lock = rundir.RunLock(run_dir, shared=True, purpose="evaluating") if run_dir is not None else None
+    with lock or contextlib.nullcontext():
+        if isinstance(run, Run):
+            config, emb, dataset, split = run.config, run.embeddings, run.dataset, run.split
+        else:
+            config = rundir.load_config(run_dir)
+            emb, _, _ = rundir.load_embeddings(run_dir)
+            dataset = load_data(config, data_root)
+            split = _split_namespace(rundir.load_split(run_dir))
+        name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed,
+                                           device=device)
+        rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
+                                  time.perf_counter() - start)
+        rec["split"] = split_name(config, dataset, task or config.task.name, name)
+        if run_dir is not None:
+            def add_record(metrics: Dict[str, Any]) -> None:
+                metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
+
+            rundir.update_metrics(run_dir, add_record)  # atomic; keeps the training metrics
     return rec
 
 

@@ -9,6 +9,19 @@ A run is described by :class:`RunConfig`. Values are resolved in this order (lat
 
 The resolved config is saved with every run (``config.yaml`` in the run directory) and is all
 that is needed to rebuild the model from its checkpoint.
+
+Validation (one mechanism for every config dataclass, the models' own ``Config`` included):
+
+* single-value rules sit on the field as metadata, ``field(default=200, metadata=check(gt=0))``
+  (``gt``/``ge``/``lt``/``le`` bounds, ``choices``, ``each=True`` for every item of a list);
+* rules that relate several fields go in an optional ``validate(self) -> None`` method raising
+  ``ValueError`` / :class:`ConfigError` (fields named relative to the dataclass; the walker
+  prefixes the section, e.g. ``task: link_val_ratio + link_test_ratio must be < 1``);
+* :func:`validate` walks a dataclass (and the dataclasses inside it) and raises a
+  :class:`ConfigError` naming the dotted key, e.g. ``train.epochs must be > 0, got 0``.
+  Every :class:`RunConfig` is validated when it is built (``__post_init__``), so
+  ``build_run_config``, saved configs and ``dataclasses.replace`` all check before anything
+  runs or is written; :func:`graphemb.training.trainer.fit` checks its ``TrainConfig`` too.
 """
 from __future__ import annotations
 
@@ -24,6 +37,79 @@ import yaml
 
 TASKS = ("node", "link", "graph")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message says which and what is allowed."""
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class Check:
+    """Constraints on one config value (see :func:`check`); ``None`` values are not checked."""
+
+    gt: Optional[float] = None
+    ge: Optional[float] = None
+    lt: Optional[float] = None
+    le: Optional[float] = None
+    choices: Optional[Sequence[Any]] = None
+    each: bool = False
+
+    def problem(self, value: Any) -> Optional[str]:
+        """What is wrong with ``value`` ("must be > 0"), or ``None`` when it passes."""
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {list(self.choices)}"
+        bounds = [("gt", ">", lambda v, b: v > b), ("ge", ">=", lambda v, b: v >= b),
+                  ("lt", "<", lambda v, b: v < b), ("le", "<=", lambda v, b: v <= b)]
+        active = [(sym, getattr(self, k), ok) for k, sym, ok in bounds if getattr(self, k) is not None]
+        if not active:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN too
+            return "must be a number " + " and ".join(f"{sym} {b}" for sym, b, _ in active)
+        if all(ok(value, b) for _, b, ok in active):
+            return None
+        return "must be " + " and ".join(f"{sym} {b}" for sym, b, _ in active)
+
+
+def check(*, gt: Optional[float] = None, ge: Optional[float] = None, lt: Optional[float] = None,
+          le: Optional[float] = None, choices: Optional[Sequence[Any]] = None, each: bool = False) -> Dict[str, Any]:
+    """Field metadata declaring a value rule: ``field(default=0.0, metadata=check(ge=0, lt=1))``.
+
+    Args:
+        gt / ge / lt / le: bounds (``>``, ``>=``, ``<``, ``<=``).
+        choices: the allowed values.
+        each: apply the rule to every item of a list value instead of the list itself.
+    """
+    return {"check": Check(gt=gt, ge=ge, lt=lt, le=le, choices=tuple(choices) if choices is not None else None,
+                           each=each)}
+
+
+def validate(obj: Any, where: str = "") -> None:
+    """Check every field rule (:func:`check`) and ``validate()`` method of dataclass ``obj`` and of
+    the dataclasses it holds; raise :class:`ConfigError` naming the dotted key ``where.field``."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return
+    prefix = f"{where}." if where else ""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name, None)
+        key = prefix + f.name
+        rule = f.metadata.get("check")
+        if rule is not None and value is not None:
+            items = list(enumerate(value)) if rule.each and isinstance(value, (list, tuple)) else [(None, value)]
+            for i, v in items:
+                problem = rule.problem(v)
+                if problem:
+                    at = key if i is None else f"{key}[{i}]"
+                    raise ConfigError(f"{at} {problem}, got {v!r}; fix it in the config or with --set {key}=...")
+        validate(value, key)
+    own = getattr(obj, "validate", None)
+    if callable(own):
+        try:
+            own()
+        except ValueError as e:  # ConfigError included; the method names fields relative to obj
+            raise ConfigError(f"{where or type(obj).__name__}: {e}") from None
 
 
 @dataclass
@@ -73,24 +159,33 @@ class TrainConfig:
             unsupervised validation score (link task: AUC of the model's pair scores on the
             validation edges, no labels; MaskGAE).
         val_every: epochs between validation scores when ``select_by="val"``.
+        checkpoint_every: save a resumable checkpoint (model, optimiser, RNG states, epoch,
+            early-stopping state, history) every this many epochs while a run directory is
+            written (``--resume``); 0 disables it. Default 10.
     """
 
-    epochs: int = 200
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    num_neighbors: List[int] = field(default_factory=list)
-    patience: int = 0
-    min_delta: float = 0.0
-    grad_clip: Optional[float] = None
-    seed: int = 0
+    epochs: int = field(default=200, metadata=check(gt=0))
+    lr: float = field(default=0.01, metadata=check(gt=0))
+    weight_decay: float = field(default=0.0, metadata=check(ge=0))
+    batch_size: int = field(default=64, metadata=check(gt=0))
+    num_neighbors: List[int] = field(default_factory=list, metadata=check(ge=-1, each=True))
+    patience: int = field(default=0, metadata=check(ge=0))
+    min_delta: float = field(default=0.0, metadata=check(ge=0))
+    grad_clip: Optional[float] = field(default=None, metadata=check(gt=0))
+    seed: int = field(default=0, metadata=check(ge=0))
     deterministic: bool = False
     device: str = "cpu"
     progress: Optional[bool] = None
-    lr_schedule: str = "constant"
-    warmup_epochs: int = 0
+    lr_schedule: str = field(default="constant", metadata=check(choices=("constant", "cosine")))
+    warmup_epochs: int = field(default=0, metadata=check(ge=0))
     select_by: Optional[str] = None
-    val_every: int = 1
+    val_every: int = field(default=1, metadata=check(gt=0))
+    checkpoint_every: int = field(default=10, metadata=check(ge=0))
+
+    def validate(self) -> None:
+        if 0 in self.num_neighbors:
+            raise ConfigError(f"num_neighbors must hold counts > 0 (or -1 for all neighbours), "
+                              f"got {self.num_neighbors}")
 
 
 @dataclass
@@ -112,13 +207,18 @@ class TaskConfig:
             are the encoder layers before the mu/logstd heads, so mu itself is not pooled.
     """
 
-    name: str = "node"
+    name: str = field(default="node", metadata=check(choices=TASKS))
     protocol: Optional[str] = None
-    link_val_ratio: float = 0.05
-    link_test_ratio: float = 0.10
-    graph_pool: str = "sum"
+    link_val_ratio: float = field(default=0.05, metadata=check(gt=0, lt=1))
+    link_test_ratio: float = field(default=0.10, metadata=check(gt=0, lt=1))
+    graph_pool: str = field(default="sum", metadata=check(choices=("sum", "add", "mean", "max")))
+    graph_readout: str = field(default="concat", metadata=check(choices=("concat", "last")))
     split: Optional[str] = None
-    graph_readout: str = "concat"
+
+    def validate(self) -> None:
+        if self.link_val_ratio + self.link_test_ratio >= 1:
+            raise ConfigError(f"link_val_ratio + link_test_ratio must be < 1 (training edges must remain), "
+                              f"got {self.link_val_ratio} + {self.link_test_ratio}")
 
 
 @dataclass
@@ -132,6 +232,12 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     preset: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        # Every way of building a run (build_run_config, a saved config.yaml, dataclasses.replace)
+        # is checked here, before any data are loaded or any file is written.
+        for section in ("model", "data", "train", "task"):
+            validate(getattr(self, section), section)
+
     def to_dict(self) -> Dict[str, Any]:
         d = to_dict(self)
         d["model"] = {"name": self.model_name, **d["model"]}
@@ -140,11 +246,6 @@ class RunConfig:
 
 
 # ----------------------------------------------------------------------------- (de)serialisation
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message says which and what is allowed."""
-
 
 def to_dict(obj: Any) -> Any:
     """Dataclasses -> plain dicts/lists (YAML/JSON safe)."""

@@ -216,14 +216,24 @@ class Embedder(BaseEstimator):
         return torch.from_numpy(self.embeddings_) if as_tensor else self.embeddings_
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: PathLike) -> Path:
-        """Write a run directory (config, checkpoint, embeddings, metrics + ``estimator.json``)."""
+    def save(self, path: PathLike, overwrite: bool = False) -> Path:
+        """Write a run directory (config, checkpoint, embeddings, metrics + ``estimator.json``).
+
+        As ``graphemb train --out``: a non-empty ``path`` is refused unless ``overwrite`` (then
+        replaced as a whole); written to ``path.partial`` under ``path.lock``, renamed when done.
+        """
+        from graphemb.training import rundir
+
+        self._check_fitted()
+        with rundir.RunWriter(path, overwrite=overwrite) as writer:
+            self._write_run(writer.path)
+            return writer.commit()
+
+    def _write_run(self, d: Path) -> None:
         from graphemb.api import _train_summary
         from graphemb.training import rundir
         from graphemb.utils.io import atomic_write
 
-        self._check_fitted()
-        d = rundir.prepare_run_dir(path)
         rundir.save_config(d, self.config_)
         rundir.save_checkpoint(d, self.model_, self.config_, self.n_features_in_)
         int_ids = all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in self.ids_)
@@ -232,7 +242,7 @@ class Embedder(BaseEstimator):
                                "graph" if self.task == "graph" else "node")
         if self.split_ is not None:
             rundir.save_split(d, self.split_)
-        metrics = {**rundir.load_metrics(d), "history": self.history_}
+        metrics = {"history": self.history_, **rundir.provenance()}
         if self.train_result_ is not None:
             metrics["train"] = _train_summary(self.train_result_)
         rundir.save_metrics(d, metrics)
@@ -248,7 +258,6 @@ class Embedder(BaseEstimator):
         }
         with atomic_write(d / _ESTIMATOR_FILE, "w") as f:
             json.dump(state, f, indent=2, default=str)
-        return d
 
     @classmethod
     def load(cls, path: PathLike) -> "Embedder":

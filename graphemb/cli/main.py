@@ -67,21 +67,41 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_conflicts(args: argparse.Namespace) -> List[str]:
+    """Options that would change the run; --resume continues the saved config as it is."""
+    given = [("MODEL", args.model), ("--dataset", args.dataset), ("--task", args.task), ("--preset", args.preset),
+             ("--config", args.config), ("--set", args.overrides), ("--seed", args.seed), ("--out", args.out),
+             ("--deterministic", args.deterministic)]
+    return [name for name, value in given if value not in (None, [], False)]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from graphemb import api
+    from graphemb.config import ConfigError
 
-    _require_dataset(args)
-    run = api.train(
-        args.model, args.dataset, task=args.task, preset=args.preset, config_file=args.config,
-        overrides=args.overrides, seed=args.seed, device=args.device, out=args.out,
-        data_root=args.data_root, deterministic=args.deterministic,
-        progress=False if args.no_progress else None,
-    )
+    progress = False if args.no_progress else None
+    if args.resume is not None:
+        conflicts = _resume_conflicts(args)
+        if conflicts:
+            raise ConfigError(f"--resume continues the run with its saved config; drop {', '.join(conflicts)} "
+                              f"(or start a new run without --resume)")
+        run = api.resume(args.resume, overwrite=args.overwrite, device=args.device, data_root=args.data_root,
+                         progress=progress)
+    else:
+        if args.model is None or args.out is None:
+            raise ConfigError("train needs MODEL and --out RUN_DIR (or --resume RUN_DIR.partial to continue a run)")
+        _require_dataset(args)
+        run = api.train(
+            args.model, args.dataset, task=args.task, preset=args.preset, config_file=args.config,
+            overrides=args.overrides, seed=args.seed, device=args.device, out=args.out,
+            data_root=args.data_root, deterministic=args.deterministic, progress=progress,
+            overwrite=args.overwrite,
+        )
     tr = run.train_result
     text = (f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
             f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "
-            f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {args.out}")
-    result(args, text, {"run_dir": str(args.out), "model": run.config.model_name, "dataset": run.config.data.name,
+            f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {run.run_dir}")
+    result(args, text, {"run_dir": str(run.run_dir), "model": run.config.model_name, "dataset": run.config.data.name,
                         "task": run.config.task.name, "epochs_run": tr.epochs_run,
                         "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
                         "seconds_per_epoch": tr.seconds_per_epoch})
@@ -154,10 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("train", help="train an embedding model and save a run directory")
-    p.add_argument("model", help="model name: isoc-vgae | vgae | gae")
+    p.add_argument("model", nargs="?", default=None, help="model name: isoc-vgae | vgae | gae")
     _add_common_train_args(p)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, 0)")
-    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--out", default=None, help="run directory to create (written to OUT.partial, renamed when done)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out as a whole")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run (OUT.partial) from its last checkpoint, with its saved config")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings")
@@ -231,11 +254,15 @@ def _add_unavailable(sub, name: str, err: Exception) -> None:
 
 def exit_code(err: BaseException) -> int:
     """2 for usage/configuration errors (bad values, unknown names: ``ConfigError``, ``KeyError``),
-    130 for Ctrl-C, 1 for everything that fails while working (data, training, memory)."""
+    130 for Ctrl-C (143 for SIGTERM during training), 1 for everything that fails while working
+    (data, training, memory); an exception may carry its own ``exit_code``."""
     from graphemb.config import ConfigError
 
+    own = getattr(err, "exit_code", None)  # e.g. rundir.RunDirExists (2), RunDirBusy (1)
+    if isinstance(own, int):
+        return own
     if isinstance(err, KeyboardInterrupt):
-        return 130
+        return 128 + int(getattr(err, "signum", 2))
     if isinstance(err, (ConfigError, KeyError)):
         return 2
     return 1
@@ -247,9 +274,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     apply_habits(args)
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("graphemb: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # SIGINT, or SIGTERM during training (RunInterrupted)
+        print(f"graphemb: {e}" if str(e) else "graphemb: interrupted", file=sys.stderr)
+        return exit_code(e)
     except BrokenPipeError:  # `graphemb datasets | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -257,7 +284,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.debug or os.environ.get("GRAPHEMB_DEBUG") or getattr(args, "verbose", 0) >= 2:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"graphemb: error: {msg}", file=sys.stderr)
+        notes = "".join(f"\n  {n}" for n in getattr(e, "__notes__", ()))  # e.g. where a partial run was kept
+        print(f"graphemb: error: {msg}{notes}", file=sys.stderr)
         return exit_code(e)
 
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.utils import batched_negative_sampling, negative_sampling
 
+from graphemb.config import check
 from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 
@@ -131,8 +132,8 @@ class VGAEConfig:
     encoder: EncoderConfig = field(
         default_factory=lambda: EncoderConfig(conv="gcn", hidden_channels=32, num_layers=1, act_last=True)
     )
-    latent_channels: int = 16
-    kl_weight: Optional[float] = None
+    latent_channels: int = field(default=16, metadata=check(gt=0))
+    kl_weight: Optional[float] = field(default=None, metadata=check(ge=0))
 
 
 class VGAE(EmbeddingModel):

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, scatter
 
+from graphemb.config import check
 from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
 from graphemb.models.gae import check_config
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
@@ -179,12 +180,12 @@ class IsoCVGAEConfig:
         default_factory=lambda: EncoderConfig(conv="gcn", hidden_channels=512, num_layers=2,
                                               norm="batch", bias=False, act_last=False)
     )
-    lam_self: float = 1.0
-    lam_neighbor: float = 0.1
-    lam_degree: float = 1.0
-    lr_degree: float = 1e-2
-    decoder_mlp_layers: int = 3
-    degree_mlp_layers: int = 4
+    lam_self: float = field(default=1.0, metadata=check(ge=0))
+    lam_neighbor: float = field(default=0.1, metadata=check(ge=0))
+    lam_degree: float = field(default=1.0, metadata=check(ge=0))
+    lr_degree: float = field(default=1e-2, metadata=check(gt=0))
+    decoder_mlp_layers: int = field(default=3, metadata=check(ge=1))
+    degree_mlp_layers: int = field(default=4, metadata=check(ge=1))
     decoder_norm: Optional[str] = "batch"
     detach_targets: bool = False
 

@@ -5,13 +5,14 @@ return the whole list rather than only ``h^L``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
 
+from graphemb.config import check
 from graphemb.nn.mlp import MLP
 from graphemb.nn.norm import NORMS, PAIR_NORM_MODES, make_norm, norm_takes_batch, resolve_act
 
@@ -59,25 +60,25 @@ class EncoderConfig:
             layer's output never), as GraphMAE's ``feat_drop`` and MaskGAE's encoder do.
     """
 
-    conv: str = "gcn"
-    hidden_channels: int = 512
-    num_layers: int = 2
-    out_channels: Optional[int] = None
+    conv: str = field(default="gcn", metadata=check(choices=CONVS))
+    hidden_channels: int = field(default=512, metadata=check(gt=0))
+    num_layers: int = field(default=2, metadata=check(ge=1))
+    out_channels: Optional[int] = field(default=None, metadata=check(gt=0))
     norm: Optional[str] = None
-    dropout: float = 0.0
+    dropout: float = field(default=0.0, metadata=check(ge=0, lt=1))
     act: str = "relu"
     act_last: bool = False
-    heads: int = 1
+    heads: int = field(default=1, metadata=check(ge=1))
     bias: bool = True
-    gin_mlp_layers: int = 2
+    gin_mlp_layers: int = field(default=2, metadata=check(ge=1))
     gin_train_eps: bool = False
     sage_aggr: str = "mean"
-    pair_norm_scale: float = 1.0
+    pair_norm_scale: float = field(default=1.0, metadata=check(gt=0))
     pair_norm_mode: str = "pn"
     pair_norm_per_graph: bool = True
     gat_uniform_init: bool = False
-    gat_attention_dropout: float = 0.0
-    dropout_position: str = "after"
+    gat_attention_dropout: float = field(default=0.0, metadata=check(ge=0, lt=1))
+    dropout_position: str = field(default="after", metadata=check(choices=("after", "before")))
 
     def validate(self) -> None:
         if self.conv not in CONVS:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
-from graphemb.config import TrainConfig
+from graphemb.config import TrainConfig, validate
 from graphemb.models.base import EmbeddingModel
 from graphemb.training.schedules import make_scheduler
 from graphemb.utils.device import resolve_device
@@ -144,7 +147,98 @@ def _after_step(model: EmbeddingModel, step: int, total_steps: int) -> None:
         hook(step, total_steps)
 
 
-def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig,
+# ----------------------------------------------------------------------------- resumable state
+# A checkpoint holds everything the loop below carries from one epoch to the next, so that a
+# resumed run ends with bit-identical weights: model and optimiser state, every RNG state (as
+# tensors, so it loads with ``torch.load(weights_only=True)``), the epoch, early stopping and
+# the history. Whatever else the loop carries between epochs (an LR scheduler, EMA weights)
+# goes into ``stateful`` in ``fit``, or resumed runs stop matching uninterrupted ones.
+
+
+def rng_state(generator: torch.Generator) -> Dict[str, Any]:
+    """Python, NumPy, torch (CPU, CUDA) and the loader generator's RNG states, as tensors."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    state: Dict[str, Any] = {
+        "torch": torch.get_rng_state(), "generator": generator.get_state(),
+        "numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "numpy_pos": torch.tensor([pos, has_gauss], dtype=torch.int64),
+        "numpy_gauss": torch.tensor(gauss, dtype=torch.float64),
+        "python": torch.tensor(internal, dtype=torch.int64),
+        "python_gauss": torch.tensor([] if py_gauss is None else [py_gauss], dtype=torch.float64),
+        "python_version": version,
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any], generator: torch.Generator) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    pos, has_gauss = (int(v) for v in state["numpy_pos"].tolist())
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss,
+                         float(state["numpy_gauss"])))
+    gauss = state["python_gauss"].tolist()
+    random.setstate((int(state["python_version"]), tuple(int(v) for v in state["python"].tolist()),
+                     gauss[0] if gauss else None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class _LoopState:
+    """What the training loop carries between epochs besides model and optimiser."""
+
+    epoch: int = 0
+    wait: int = 0
+    best_state: Optional[Dict[str, torch.Tensor]] = None
+    seconds: float = 0.0
+
+
+def save_resume_state(path: Path, stateful: Dict[str, Any], generator: torch.Generator, result: TrainResult,
+                      loop: _LoopState) -> None:
+    """Write a resumable checkpoint. ``stateful`` maps names to objects with ``state_dict()`` /
+    ``load_state_dict()`` (model, optimiser; add an LR scheduler or EMA weights here)."""
+    from graphemb.training import rundir
+
+    rundir.save_training_state(path, {
+        "stateful": {k: v.state_dict() for k, v in stateful.items()}, "rng": rng_state(generator),
+        "epoch": loop.epoch, "wait": loop.wait, "best_state": loop.best_state, "seconds": loop.seconds,
+        "best_epoch": result.best_epoch, "best_loss": result.best_loss, "history": result.history,
+    })
+
+
+def load_resume_state(path: Path, stateful: Dict[str, Any], generator: torch.Generator, result: TrainResult,
+                      device: torch.device) -> _LoopState:
+    """Restore a :func:`save_resume_state` file into ``stateful``, the RNGs and ``result``."""
+    from graphemb.training import rundir
+
+    state = rundir.load_training_state(path)
+    missing = set(stateful) - set(state["stateful"])
+    if missing:
+        raise ValueError(f"{path} holds no state for {sorted(missing)}: it was written by another graphemb "
+                         "version or config; train again without --resume")
+    for k, obj in stateful.items():
+        obj.load_state_dict(state["stateful"][k])  # the optimiser moves its moments to the device
+    set_rng_state(state["rng"], generator)
+    result.history = list(state["history"])
+    result.best_epoch, result.best_loss = int(state["best_epoch"]), float(state["best_loss"])
+    result.epochs_run = int(state["epoch"])
+    best = state["best_state"]
+    best = {k: v.to(device) for k, v in best.items()} if best is not None else None
+    return _LoopState(epoch=int(state["epoch"]), wait=int(state["wait"]), best_state=best,
+                      seconds=float(state["seconds"]))
+
+
+def _checkpoint_due(cfg: TrainConfig, epoch: int, checkpoint: Optional[Path]) -> bool:
+    return checkpoint is not None and cfg.checkpoint_every > 0 and epoch % cfg.checkpoint_every == 0 \
+        and epoch < cfg.epochs
+
+
+def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
+        checkpoint: Optional[Union[str, Path]] = None, resume: bool = False,
         val_score: Optional[Callable[[EmbeddingModel], float]] = None) -> TrainResult:
     """Train ``model`` in place on ``data`` with Adam; return the loss history and timings.
 
@@ -154,7 +248,20 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig,
     ``cfg.warmup_epochs`` set a per-epoch learning-rate schedule; ``model.after_step(step,
     total_steps)`` runs after every optimiser step. Raises ``FloatingPointError`` naming the epoch
     when the loss becomes NaN/inf.
+
+    Args:
+        checkpoint: file for a resumable training state, written every ``cfg.checkpoint_every``
+            epochs (model, optimiser, RNG states, epoch, early stopping, history).
+        resume: continue from ``checkpoint`` instead of starting at epoch 1; the run then ends
+            with the same weights as an uninterrupted one (same config, seed and device; the LR
+            schedule and EMA targets are part of the saved state, the validation selector's best
+            weights are not).
+        val_score: the unsupervised score ``cfg.select_by="val"`` needs (see :class:`ValidationSelector`).
     """
+    validate(cfg, "train")
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint file to resume from")
     device = resolve_device(cfg.device)
     model.to(device)
     if device.type == "cuda":
@@ -172,11 +279,17 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig,
         raise ValueError(f"unknown train.select_by {cfg.select_by!r}; choose 'val' or leave it unset")
     total_steps, step = cfg.epochs * steps_per_epoch(data, cfg), 0
 
+    stateful: Dict[str, Any] = {"model": model, "optimizer": optimizer}  # all saved in a checkpoint
+    if scheduler is not None:
+        stateful["scheduler"] = scheduler
     result = TrainResult()
-    best_state = None
-    wait = 0
+    loop = _LoopState()
+    if resume:
+        loop = load_resume_state(checkpoint, stateful, generator, result, device)
+        step = loop.epoch * steps_per_epoch(data, cfg)
+    best_state, wait = loop.best_state, loop.wait
     start = time.perf_counter()
-    bar = progress(range(1, cfg.epochs + 1), enabled=cfg.progress, desc="train", unit="epoch")
+    bar = progress(range(loop.epoch + 1, cfg.epochs + 1), enabled=cfg.progress, desc="train", unit="epoch")
     for epoch in bar:
         model.train()
         totals: Dict[str, float] = {}
@@ -221,7 +334,11 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig,
             if cfg.patience > 0 and wait >= cfg.patience:
                 result.stopped_early = True
                 break
-    result.seconds = time.perf_counter() - start
+        if _checkpoint_due(cfg, epoch, checkpoint):
+            loop = _LoopState(epoch, wait, best_state, loop.seconds + time.perf_counter() - start)
+            save_resume_state(checkpoint, stateful, generator, result, loop)
+            start = time.perf_counter()
+    result.seconds = loop.seconds + time.perf_counter() - start
     result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
     result.peak_memory_mb = _peak_memory_mb(device)
     if best_state is not None:
