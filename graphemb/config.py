@@ -376,7 +376,10 @@ def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
 
 
 def save_yaml(data: Mapping[str, Any], path: Union[str, Path]) -> None:
-    with open(path, "w") as f:
+    """Write ``data`` as YAML, atomically (temporary name + rename)."""
+    from graphemb.utils.io import atomic_write
+
+    with atomic_write(path, "w") as f:
         yaml.safe_dump(to_dict(dict(data)), f, sort_keys=False)
 
 

@@ -209,13 +209,16 @@ def test_offline_not_found_names_every_path(tmp_path, monkeypatch):
         load_dataset("tu:NOT_THERE", empty, cache=cache, download=False)
     assert str(empty / "NOT_THERE" / "gin_format") in str(e.value)
 
-    # Download attempted (PyG's own path) but offline: caught, the half-made cache folder removed.
+    # Download attempted (PyG's downloader, canonical URL) but offline: caught, the half-made
+    # cache folder removed.
     from torch_geometric.datasets import Planetoid
 
-    def offline(self):
+    import graphemb.data.planetoid as planetoid_mod
+
+    def offline(url, folder):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(Planetoid, "download", offline)
+    monkeypatch.setattr(planetoid_mod, "download_url", offline)
     with pytest.raises(DatasetNotFoundError, match="download failed") as e:
         load_dataset("CiteSeer", empty, cache=cache, download=True)
     assert Planetoid.url in str(e.value)

@@ -104,7 +104,7 @@ def test_generic_vision_tower_and_graph_cache(tmp_path, cache_dir):
     g = make_synthetic_mag(num_nodes=12, seed=1)
     key = encode_graph(g, "image", enc, show_progress=False)
     assert key == "image:vit" and g.feature(key).shape == (12, 16) and g.features[key].mask.all()
-    files = list(cache_dir.glob("mag-features/*/image/vit_0_pooler/chunk-*.npz"))
+    files = list(cache_dir.glob("mag-features/*/image/vit_0_pooler-*/chunk-*.npz"))
     assert len(files) == 1 and json.loads((files[0].parent / "meta.json").read_text())["dim"] == 16
 
 

@@ -105,10 +105,14 @@ def has_files(folder: Path, names: Iterable[str]) -> bool:
 def stage_tree(src: Path, dst: Path, subdirs: Sequence[str] = ("raw",)) -> Path:
     """Copy ``src/<subdir>/**`` into ``dst/<subdir>/**`` (files only, never touching ``src``).
 
-    Files already present in ``dst`` with the same size are kept. Files larger than 256 MiB
-    are symlinked rather than copied. Copies get mode ``0o644`` whatever the source mode, so a
-    read-only root does not produce a read-only cache. Returns ``dst``.
+    Files already present in ``dst`` with the same content (SHA-256; a same-size edit is seen)
+    are kept, others are replaced, so the processed files keyed by the raw content are rebuilt.
+    Files larger than 256 MiB are symlinked rather than copied. Copies get mode ``0o644``
+    whatever the source mode, so a read-only root does not produce a read-only cache; they are
+    written to a per-process temporary name and renamed. Returns ``dst``.
     """
+    from graphemb.utils.io import file_digest, temp_name
+
     for sub in subdirs:
         s = src / sub if sub else src
         if not s.exists():
@@ -117,11 +121,15 @@ def stage_tree(src: Path, dst: Path, subdirs: Sequence[str] = ("raw",)) -> Path:
         for f in files:
             rel = f.relative_to(src)
             t = dst / rel
-            if t.exists() and t.stat().st_size == f.stat().st_size:
+            big = f.stat().st_size > _SYMLINK_BYTES
+            if t.is_symlink() and big and t.resolve() == f.resolve():
+                continue
+            if (t.exists() and not t.is_symlink() and t.stat().st_size == f.stat().st_size
+                    and file_digest(t) == file_digest(f)):
                 continue
             t.parent.mkdir(parents=True, exist_ok=True)
-            tmp = t.with_name(f".{t.name}.tmp{os.getpid()}")  # atomic: readers never see half a file
-            if f.stat().st_size > _SYMLINK_BYTES:
+            tmp = temp_name(t)  # atomic: readers never see half a file
+            if big:
                 tmp.symlink_to(f.resolve())
             else:
                 shutil.copyfile(f, tmp)

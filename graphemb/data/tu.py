@@ -18,10 +18,20 @@ graphs without any (IMDB-*, COLLAB, REDDIT-*) get the documented default of
 Folds: when ``<Name>/gin_format/10fold_idx/{train,test}_idx-K.txt`` exist (0-based indices) they
 are exposed as ``GraphDataset.folds``, for TU raw files only when the GIN file lists the same
 graphs in the same order (node counts and label partition agree).
+
+Caches: ``<cache>/tu/<Name>/processed/`` (PyG's ``TUDataset`` output) and
+``processed_gin/gin_parsed.pt`` are stamped with the SHA-256 of the files they were made from and
+rebuilt when that content changes (a same-size edit included). Processing happens in a private
+temporary folder that is renamed into place, so concurrent loaders never read half a cache.
+Before processing, the TU files are checked for consistency (:func:`check_tu_files`): line
+counts that disagree, node ids out of range, edges between graphs, unsorted graph indicators and
+non-numeric or empty lines raise :class:`~graphemb.utils.io.DataFileError` naming the file and line.
 """
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -34,6 +44,7 @@ from graphemb.data.features import DEFAULT_DEGREE_CAP, FEATURE_CHOICES, featuriz
 from graphemb.data.paths import (DatasetNotFoundError, cache_root, data_roots, find_child,
                                  locate_raw, remove_if_created)
 from graphemb.data.registry import DatasetSpec, GraphDataset, register_dataset
+from graphemb.utils.io import DataFileError, atomic_write, file_digest, files_digest
 
 # Common TU benchmark names (canonical spelling); any other TU name works as "tu:<NAME>".
 TU_NAMES = (
@@ -42,7 +53,8 @@ TU_NAMES = (
     "IMDB-BINARY", "IMDB-MULTI", "COLLAB", "REDDIT-BINARY", "REDDIT-MULTI-5K", "REDDIT-MULTI-12K",
     "github_stargazers", "deezer_ego_nets", "twitch_egos", "reddit_threads",
 )
-_GIN_CACHE_VERSION = 1
+_GIN_CACHE_VERSION = 2
+_TU_STAMP = "graphemb_raw.sha256"
 
 
 # ----------------------------------------------------------------------------- GIN text format
@@ -100,22 +112,19 @@ def parse_gin_file(path: Path) -> Dict[str, Tensor]:
 
 
 def load_gin_parsed(path: Path, cache_dir: Path) -> Dict[str, Tensor]:
-    """:func:`parse_gin_file`, cached in ``cache_dir/gin_parsed.pt`` (keyed by file size + mtime)."""
-    st = path.stat()
-    stamp = torch.tensor([_GIN_CACHE_VERSION, st.st_size, int(st.st_mtime)], dtype=torch.long)
+    """:func:`parse_gin_file`, cached in ``cache_dir/gin_parsed.pt`` (keyed by the file's SHA-256)."""
+    digest = f"v{_GIN_CACHE_VERSION}:{file_digest(path)}"
     cached = cache_dir / "gin_parsed.pt"
     if cached.exists():
         try:
             out = torch.load(cached, weights_only=True)
-            if torch.equal(out.get("stamp", torch.zeros(0)), stamp):
+            if out.get("sha256") == digest:
                 return out
-        except Exception:  # corrupt or old cache: re-parse
+        except Exception:  # noqa: BLE001 (corrupt or old cache: re-parse)
             pass
     out = parse_gin_file(path)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    torch.save({**out, "stamp": stamp}, tmp)
-    os.replace(tmp, cached)
+    with atomic_write(cached) as f:
+        torch.save({**out, "sha256": digest}, f)
     return out
 
 
@@ -283,9 +292,145 @@ def load_tu(
     return _load_tu_raw(name, pyg_root, features, degree_cap, use_node_attr)
 
 
+# ----------------------------------------------------------------------------- TU raw files
+
+_TU_PER_NODE = ("node_labels", "node_attributes")
+_TU_PER_EDGE = ("edge_labels", "edge_attributes")
+_TU_PER_GRAPH = ("graph_labels", "graph_attributes")
+
+
+def _read_numeric_lines(path: Path, ncols: Optional[int] = None) -> "np.ndarray":
+    """The comma-separated numbers of a TU file as a ``[rows, cols]`` float64 array; an empty
+    line, a missing, extra or non-numeric field raises :class:`DataFileError` naming the line."""
+    import numpy as np
+    import pandas as pd
+
+    def read(dtype):
+        return pd.read_csv(path, header=None, sep=",", skipinitialspace=True, skip_blank_lines=False,
+                           dtype=dtype, keep_default_na=dtype is not str, engine="c")
+
+    try:
+        try:
+            vals = read(np.float64).to_numpy()  # fast path; NaN marks empty or missing fields
+            df = None
+        except ValueError:  # a non-numeric token: re-read as text to name the line
+            df = read(str)
+            vals = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    except pd.errors.EmptyDataError:
+        raise DataFileError(path, "file is empty", "restore the file from the TU release") from None
+    except pd.errors.ParserError as e:
+        raise DataFileError(path, f"inconsistent number of fields ({e})", "every line needs the same fields") from None
+    if ncols is not None and vals.shape[1] != ncols:
+        raise DataFileError(path, f"line 1 has {vals.shape[1]} comma-separated fields, expected {ncols}")
+    bad = np.isnan(vals).any(axis=1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        if df is None:
+            what = "is empty" if np.isnan(vals[k]).all() else "has a missing field"
+        else:
+            row = ", ".join(df.iloc[k].tolist())
+            what = "is empty" if not row.strip(", ") else f"has a missing or non-numeric field ({row!r})"
+        raise DataFileError(path, f"line {k + 1} {what}", "each line must hold numbers separated by commas")
+    return vals
+
+
+def check_tu_files(raw: Path, name: str) -> Dict[str, int]:
+    """Check that the TU files of ``name`` in ``raw`` agree with each other.
+
+    ``graph_indicator`` defines the ``N`` nodes (values ``1..G``, sorted, every graph used);
+    ``A`` lists ``E`` edges as ``i, j`` with ``1 <= i, j <= N`` inside one graph; ``node_*`` files
+    need ``N`` lines, ``edge_*`` files ``E`` lines and ``graph_*`` files ``G`` lines.
+    Returns ``{"nodes": N, "edges": E, "graphs": G}``; raises :class:`DataFileError` naming the
+    file and the line (or the two counts that disagree).
+    """
+    import numpy as np
+
+    f_ind, f_a = raw / f"{name}_graph_indicator.txt", raw / f"{name}_A.txt"
+    ind = _read_numeric_lines(f_ind, 1)[:, 0]
+    n = ind.size
+    if not np.all(ind == np.round(ind)) or ind.min() < 1:
+        k = int(np.flatnonzero((ind != np.round(ind)) | (ind < 1))[0])
+        raise DataFileError(f_ind, f"line {k + 1}: graph ids must be integers >= 1, got {ind[k]:g}")
+    ind = ind.astype(np.int64)
+    if np.any(np.diff(ind) < 0):
+        k = int(np.flatnonzero(np.diff(ind) < 0)[0]) + 1
+        raise DataFileError(f_ind, f"line {k + 1}: graph id {ind[k]} after {ind[k - 1]}; nodes must be listed "
+                            "graph by graph (sorted graph ids)")
+    g = int(ind.max())
+    used = np.zeros(g + 1, dtype=bool)
+    used[ind] = True
+    if not used[1:].all():
+        raise DataFileError(f_ind, f"graph {int(np.flatnonzero(~used[1:])[0]) + 1} has no node (ids run to {g})")
+    a = _read_numeric_lines(f_a, 2).astype(np.int64)
+    e = a.shape[0]
+    out_of_range = (a < 1) | (a > n)
+    if out_of_range.any():
+        k = int(np.flatnonzero(out_of_range.any(1))[0])
+        raise DataFileError(f_a, f"line {k + 1}: node id {int(a[k][out_of_range[k]][0])} outside 1..{n} "
+                            f"({f_ind.name} has {n} lines, one per node)")
+    cross = ind[a[:, 0] - 1] != ind[a[:, 1] - 1]
+    if cross.any():
+        k = int(np.flatnonzero(cross)[0])
+        raise DataFileError(f_a, f"line {k + 1}: edge {a[k, 0]}, {a[k, 1]} joins graphs {ind[a[k, 0] - 1]} and "
+                            f"{ind[a[k, 1] - 1]} ({f_ind.name}); edges must stay inside one graph")
+    for kinds, count, unit in ((_TU_PER_NODE, n, f"nodes ({f_ind.name})"), (_TU_PER_EDGE, e, f"edges ({f_a.name})"),
+                               (_TU_PER_GRAPH, g, f"graphs (ids in {f_ind.name})")):
+        for kind in kinds:
+            p = raw / f"{name}_{kind}.txt"
+            if p.is_file():
+                rows = _read_numeric_lines(p).shape[0]
+                if rows != count:
+                    raise DataFileError(p, f"{rows} lines but {count} {unit}; one line per item expected",
+                                        "the files of this dataset are from different versions or truncated")
+    return {"nodes": n, "edges": e, "graphs": g}
+
+
+def _tu_raw_paths(raw: Path, name: str) -> List[Path]:
+    return sorted(p for p in raw.glob(f"{name}_*.txt") if p.is_file())
+
+
+def _process_tu(ds_dir: Path, name: str, digest: str) -> None:
+    """Run PyG's TU processing in a private folder and rename its ``processed/`` into place."""
+    raw = ds_dir / "raw"
+    check_tu_files(raw, name)
+    work = ds_dir / f".processing-{os.getpid()}-{secrets.token_hex(4)}"
+    wraw = work / name / "raw"
+    wraw.mkdir(parents=True)
+    try:
+        for p in _tu_raw_paths(raw, name):
+            # PyG drops a last line without "\n"; give such files their newline in the private copy.
+            with open(p, "rb") as fh:
+                fh.seek(max(p.stat().st_size - 1, 0))
+                ends_nl = fh.read(1) in (b"\n", b"")
+            if ends_nl:
+                (wraw / p.name).symlink_to(p.resolve())
+            else:
+                (wraw / p.name).write_bytes(p.read_bytes() + b"\n")
+        from torch_geometric.datasets import TUDataset
+
+        TUDataset(str(work), name)
+        (work / name / "processed" / _TU_STAMP).write_text(digest)
+        final = ds_dir / "processed"
+        stale = ds_dir / f".stale-{os.getpid()}-{secrets.token_hex(4)}"
+        if final.exists():
+            os.rename(final, stale)
+        try:
+            os.rename(work / name / "processed", final)
+        except OSError:  # another process put a fresh one there first: keep it
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _load_tu_raw(name: str, pyg_root: Path, features: str, cap: int, use_node_attr: bool) -> GraphDataset:
     from torch_geometric.datasets import TUDataset
 
+    ds_dir = pyg_root / name
+    digest = files_digest(_tu_raw_paths(ds_dir / "raw", name))
+    stamp = ds_dir / "processed" / _TU_STAMP
+    if not (stamp.is_file() and stamp.read_text().strip() == digest and (ds_dir / "processed" / "data.pt").is_file()):
+        _process_tu(ds_dir, name, digest)
     ds = TUDataset(str(pyg_root), name, use_node_attr=use_node_attr)
     graphs = [ds[i] for i in range(len(ds))]
     has_x = graphs[0].x is not None and graphs[0].x.size(1) > 0 if graphs else False

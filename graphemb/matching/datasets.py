@@ -17,9 +17,10 @@ from typing import Dict, List, Literal, Optional, Sequence
 import numpy as np
 
 from graphemb.matching.graph import Corpus
+from graphemb.utils.io import DataFileError, decode_error, read_json
 
 __all__ = ["MatchingDataset", "load_matching", "load_coronacheck", "load_er", "load_pair", "read_corpus",
-           "load_pair_dir", "parse_er_record", "find_root", "ER_DATASETS"]
+           "load_pair_dir", "parse_er_record", "find_root", "read_table_strict", "ER_DATASETS"]
 
 ER_DATASETS = ("DBLP-ACM", "Amazon-Google", "Beer", "Fodors-Zagats", "iTunes-Amazon")
 CORONA_COLUMNS = ["table", "country", "january", "february", "march", "april", "may", "june"]
@@ -163,6 +164,44 @@ def load_er(name: str, root: Optional[str | Path] = None, splits: Sequence[str] 
     return MatchingDataset(name, a, b, "a", queries, [gold_map[int(q)] for q in queries], pairs)
 
 
+def read_table_strict(path: str | Path, delimiter: str = ",", encoding: str = "utf-8"):
+    """A header + rows text table as a DataFrame of strings, never shifting columns.
+
+    Every row must have exactly the header's number of fields (quoted fields may hold the
+    delimiter and newlines); a row with more or fewer raises :class:`DataFileError` naming the
+    line, as do duplicate header names, an empty file and bytes that do not decode as ``encoding``.
+    Blank lines are skipped.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode(encoding)
+    except UnicodeDecodeError:
+        raise decode_error(p, encoding, delimiter) from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataFileError(p, "empty table (no header and no rows)")
+        dup = sorted({c for c in header if header.count(c) > 1})
+        if dup:
+            raise DataFileError(p, f"line 1: duplicate column name(s) {dup} in the header")
+        rows = []
+        for r in reader:
+            if not r:
+                continue
+            if len(r) != len(header):
+                more = "more" if len(r) > len(header) else "fewer"
+                raise DataFileError(p, f"line {reader.line_num}: {len(r)} fields, {more} than the header's "
+                                    f"{len(header)} ({', '.join(header)})",
+                                    "quote fields that contain the delimiter; every row needs the header's fields")
+            rows.append(r)
+    except csv.Error as e:
+        raise DataFileError(p, f"line {reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({e})") from None
+    return pd.DataFrame(rows, columns=header, dtype=str)
+
+
 def read_corpus(path: str | Path, *, id_column: Optional[str] = None, text_column: Optional[str] = None,
                 encoding: str = "utf-8", name: Optional[str] = None) -> Corpus:
     """A corpus from a file: ``.csv``/``.tsv``/``.parquet`` tables (header row; each row an object,
@@ -180,18 +219,8 @@ def read_corpus(path: str | Path, *, id_column: Optional[str] = None, text_colum
         raise ValueError(f"unknown encoding {encoding!r} for {p}; use e.g. 'utf-8' or 'latin-1'") from None
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv", ".parquet"):
-        try:
-            if suffix == ".parquet":
-                df = pd.read_parquet(p)
-            else:
-                df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False,
-                                 encoding=encoding)
-        except pd.errors.ParserError as e:
-            raise ValueError(f"{p}: malformed table ({e}); every row needs the header's number of fields") from None
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{p}: empty table (no header and no rows)") from None
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{p}: cannot decode as {encoding} ({e}); pass the file's encoding") from None
+        df = pd.read_parquet(p) if suffix == ".parquet" else read_table_strict(p, "\t" if suffix == ".tsv" else ",",
+                                                                               encoding)
         if len(df) == 0:
             raise ValueError(f"{p}: table has a header but no rows; nothing to match")
         ids = None
@@ -206,8 +235,8 @@ def read_corpus(path: str | Path, *, id_column: Optional[str] = None, text_colum
         return Corpus.from_rows(df.astype(object).values.tolist(), [str(c) for c in df.columns], ids, name=name)
     try:
         raw = p.read_bytes().decode(encoding)
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{p}: cannot decode as {encoding} ({e}); pass the file's encoding") from None
+    except UnicodeDecodeError:
+        raise decode_error(p, encoding, delimiter="\0") from None
     lines = [l.strip() for l in io.StringIO(raw).read().splitlines()]
     texts = [l for l in lines if l]
     if not texts:
@@ -231,7 +260,7 @@ def load_pair(a_path: str | Path, b_path: str | Path, gold_path: Optional[str | 
     if gold_path is not None:
         g = Path(gold_path)
         if g.suffix.lower() == ".json":
-            obj = json.loads(g.read_text(encoding=encoding))
+            obj = read_json(g, what="gold file")
             q_idx, c_idx = (b_idx, a_idx) if query_side == "b" else (a_idx, b_idx)
             for q, cs in obj.items():
                 for c in ([cs] if isinstance(cs, str) else cs):

@@ -1,7 +1,7 @@
 """``graphemb mag ...``: encode node modalities (cached) and train GNN predictors on them.
 
-    graphemb mag encode DATASET --modality text|image|multimodal --encoder NAME_OR_PATH [--device D]
-    graphemb mag train DATASET --features SPEC --model mlp|gcn|sage|gat [--fusion NAME] [--shots K] [--seeds N] [--json]
+    graphemb mag encode DATASET --modality text|image|multimodal --encoder NAME_OR_PATH [--device D] [--encoding E]
+    graphemb mag train DATASET [--encoding E] --features SPEC --model mlp|gcn|sage|gat [--fusion NAME] [--shots K] [--seeds N] [--json]
 
 DATASET: ``synthetic-mag[:n=600,seed=0,...]``, a folder (plain or MAGB layout), or a name
 resolved under ``$GRAPHEMB_DATA``.
@@ -77,7 +77,7 @@ def resolve_features(graph: MultimodalGraph, spec: str, *, device: str = "cpu",
 def cmd_encode(args: argparse.Namespace) -> int:
     from graphemb.multimodal.encoders.cache import encode_graph, feature_cache_dir
 
-    graph = load_mag(args.dataset)
+    graph = load_mag(args.dataset, encoding=args.encoding)
     enc = load_encoder(args.modality, args.encoder, args.device)
     key = encode_graph(graph, args.modality, enc, batch_size=args.batch_size)
     fs = graph.features[key]
@@ -94,7 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from graphemb.multimodal.tasks import NodeTaskConfig, node_classification
 
     t0 = time.perf_counter()
-    graph = load_mag(args.dataset)
+    graph = load_mag(args.dataset, encoding=args.encoding)
     feats = resolve_features(graph, args.features, device=args.device)
     fusion = args.fusion or "concat"
     cfg = NodeTaskConfig(model=args.model, fusion=fusion, epochs=args.epochs, device=args.device)
@@ -118,6 +118,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="mag_command", required=True)
     e = sub.add_parser("encode", help="embed node text/images with a pretrained encoder (cached)")
     e.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    e.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     e.add_argument("--modality", choices=MODALITIES, required=True, help="which node content to encode")
     e.add_argument("--encoder", required=True, help="minilm | pixels | a local model folder | a hub name")
     e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
@@ -125,6 +126,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
     t = sub.add_parser("train", help="node classification with a GNN predictor over fused features")
     t.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    t.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     t.add_argument("--features", required=True, help="SPEC, e.g. text:minilm+image:pixels")
     t.add_argument("--model", choices=("mlp", "gcn", "sage", "gat"), default="gcn", help="predictor (default gcn)")
     t.add_argument("--fusion", choices=("concat", "mean", "learned", "late"), default=None,

@@ -9,8 +9,11 @@ Layouts:
 
 * **MAGB** (arXiv 2410.09132, github sktsherlock/MAGB), ``<root>/``:
   ``<Name>.csv`` (columns ``id``, text column(s), ``label``, ``neighbors`` = a Python/JSON list of
-  neighbour ids), ``<Name>Graph.pt`` (a DGL graph; read through DGL when importable, otherwise
-  the edges come from the CSV neighbour column), per-encoder features
+  neighbour ids), edges from ``<Name>_edges.csv`` (``src,dst``) if present, else
+  ``<Name>Graph.pt`` (a DGL graph) through DGL when it imports, else the CSV neighbour column
+  (DGL failing at import time, with ``OSError`` as often as ``ImportError``, means "no DGL"; a
+  folder whose only edges are the ``.pt`` then says to run ``experiments/mag/magb_graph_to_edges.py``
+  once where DGL works), per-encoder features
   ``<Name>_<encoder>_<maxlen>_<pool>.npy`` (row ``i`` is node id ``i``: MAGB ids are ``0..N-1``;
   anything else raises), images ``<ImagesDir>/<id>.jpg``.
 * **plain** (this library's), ``<root>/``:
@@ -22,7 +25,10 @@ Layouts:
   without an image do).
 
 Bad-input policy (documented, never silent):
-    unknown ids (edges, texts, features referring to nodes that do not exist), duplicate ids,
+    an empty id cell, a text column that is empty in every row or holds numbers instead of text,
+    a file that does not decode in the given ``encoding`` (default UTF-8; ``encoding=`` /
+    ``--encoding`` reads others) -> :class:`~graphemb.utils.io.DataFileError` naming the file,
+    the row (and line) and the column; unknown ids (edges, texts, features referring to nodes that do not exist), duplicate ids,
     feature files whose row count does not match -> ``ValueError`` naming the file and the fix;
     missing image files -> ``FileNotFoundError`` by default, or with ``missing_images="mask"``
     the node keeps ``image_path=None`` and image encoders give it a zero vector and mask 0;
@@ -33,6 +39,7 @@ Bad-input policy (documented, never silent):
 from __future__ import annotations
 
 import ast
+import codecs
 import json
 import os
 import re
@@ -44,6 +51,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+
+from graphemb.utils.io import DataFileError, atomic_write, decode_error, load_npz
 
 __all__ = ["MultimodalGraph", "FeatureSet", "load_magb", "load_plain", "save_plain",
            "load_mag", "magb_feature_name"]
@@ -237,12 +246,68 @@ def clean_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # loaders
 # ---------------------------------------------------------------------------------------------
-def _read_table(root: Path, stem: str) -> pd.DataFrame | None:
-    for ext, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
-        p = root / f"{stem}{ext}"
-        if p.is_file():
-            return reader(p)
+def _check_encoding(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use e.g. 'utf-8', 'latin-1' or 'cp1252'") from None
+
+
+def _read_csv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """``pd.read_csv`` with errors naming the file: bad encoding (line, row, column), ragged rows."""
+    encoding = _check_encoding(encoding)
+    try:
+        return pd.read_csv(path, encoding=encoding)
+    except UnicodeDecodeError:
+        raise decode_error(path, encoding) from None
+    except pd.errors.ParserError as e:
+        raise DataFileError(path, f"malformed CSV ({e})", "every row needs the header's number of fields") from None
+    except pd.errors.EmptyDataError:
+        raise DataFileError(path, "empty file (no header, no rows)") from None
+
+
+def _read_table(root: Path, stem: str, encoding: str = "utf-8") -> tuple[pd.DataFrame, Path] | None:
+    p = root / f"{stem}.parquet"
+    if p.is_file():
+        return pd.read_parquet(p), p
+    p = root / f"{stem}.csv"
+    if p.is_file():
+        return _read_csv(p, encoding), p
     return None
+
+
+def _row(df: pd.DataFrame, k: int, path: Path) -> str:
+    return f"row {k + 1}" + (f" (line {k + 2})" if path.suffix == ".csv" else "")
+
+
+def _check_ids(df: pd.DataFrame, path: Path, column: str = "id") -> None:
+    col = df[column]
+    empty = col.isna().to_numpy().copy()
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        empty |= col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    if empty.any():
+        k = int(np.flatnonzero(empty)[0])
+        raise DataFileError(path, f"{_row(df, k, path)}, column {column!r}: empty id "
+                            f"({int(empty.sum())} row(s) without an id)", "every node needs an id")
+
+
+def _check_text(df: pd.DataFrame, path: Path, columns: Sequence[str]) -> None:
+    if len(columns) and all(df[c].isna().all() for c in columns):
+        what = f"text column {columns[0]!r} is" if len(columns) == 1 else f"text columns {list(columns)} are"
+        raise DataFileError(path, f"{what} empty in every row", "fill it or name other text columns (text_columns=[...])")
+    for c in columns:
+        col = df[c]
+        if col.isna().all():
+            continue
+        if col.dtype.kind in "biufcmM":
+            k = int(np.flatnonzero(col.notna().to_numpy())[0])
+            raise DataFileError(path, f"{_row(df, k, path)}, column {c!r}: text column holds {col.dtype} values "
+                                f"({col.iloc[k]!r}), not text", "name the real text columns (text_columns=[...])")
+        bad = col.map(lambda v: not (isinstance(v, str) or v is None or (isinstance(v, float) and np.isnan(v))))
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+            raise DataFileError(path, f"{_row(df, k, path)}, column {c!r}: {type(col.iloc[k]).__name__} value "
+                                f"{col.iloc[k]!r} where text was expected")
 
 
 def _find_images(ids: np.ndarray, folder: Path | None, explicit: Sequence | None, root: Path,
@@ -284,20 +349,27 @@ def _labels(col: pd.Series) -> tuple[Tensor, list[str] | None]:
 
 
 def load_plain(root: str | os.PathLike, *, name: str | None = None, missing_images: str = "error",
-               nan: str = "error") -> MultimodalGraph:
-    """Load the plain layout (see module doc) from ``root``."""
+               nan: str = "error", encoding: str = "utf-8") -> MultimodalGraph:
+    """Load the plain layout (see module doc) from ``root``; CSV files are read as ``encoding``."""
     root = Path(root)
-    nodes = _read_table(root, "nodes")
-    if nodes is None:
+    found = _read_table(root, "nodes", encoding)
+    if found is None:
         raise FileNotFoundError(f"no nodes.csv or nodes.parquet under {root}; see graphemb.multimodal.data "
                                 f"for the plain layout")
+    nodes, nodes_path = found
     if "id" not in nodes.columns:
-        raise ValueError(f"{root}/nodes.* needs an 'id' column, has {list(nodes.columns)}")
-    edges = _read_table(root, "edges")
-    if edges is None:
+        raise ValueError(f"{nodes_path} needs an 'id' column, has {list(nodes.columns)}")
+    _check_ids(nodes, nodes_path)
+    if "text" in nodes.columns:
+        _check_text(nodes, nodes_path, ["text"])
+    found = _read_table(root, "edges", encoding)
+    if found is None:
         raise FileNotFoundError(f"no edges.csv or edges.parquet under {root}")
+    edges, edges_path = found
     if not {"src", "dst"} <= set(edges.columns):
-        raise ValueError(f"{root}/edges.* needs 'src' and 'dst' columns, has {list(edges.columns)}")
+        raise ValueError(f"{edges_path} needs 'src' and 'dst' columns, has {list(edges.columns)}")
+    _check_ids(edges, edges_path, "src")
+    _check_ids(edges, edges_path, "dst")
     ids = _as_id_array(nodes["id"])
     y, label_names = _labels(nodes["label"]) if "label" in nodes.columns else (None, None)
     g = MultimodalGraph(node_ids=ids, edge_index=torch.zeros(2, 0, dtype=torch.long), y=y,
@@ -312,10 +384,8 @@ def load_plain(root: str | os.PathLike, *, name: str | None = None, missing_imag
     fdir = root / "features"
     if fdir.is_dir():
         for f in sorted(fdir.glob("*.npz")):
-            with np.load(f, allow_pickle=False) as z:
-                if "ids" not in z or "x" not in z:
-                    raise ValueError(f"{f} must hold arrays 'ids' and 'x'")
-                g.add_features(f.stem, z["ids"], z["x"], missing="mask", nan=nan, source=str(f))
+            z = load_npz(f, ("ids", "x"), what="feature file")
+            g.add_features(f.stem, z["ids"], z["x"], missing="mask", nan=nan, source=str(f))
     return g
 
 
@@ -330,12 +400,15 @@ def save_plain(graph: MultimodalGraph, root: str | os.PathLike) -> Path:
         cols["label"] = graph.y.numpy()
     if graph.image_paths is not None:
         cols["image"] = [None if p is None else os.path.relpath(p, root) for p in graph.image_paths]
-    pd.DataFrame(cols).to_csv(root / "nodes.csv", index=False)
+    with atomic_write(root / "nodes.csv", "w", newline="") as f:
+        pd.DataFrame(cols).to_csv(f, index=False)
     ei = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].numpy()
-    pd.DataFrame({"src": graph.node_ids[ei[0]], "dst": graph.node_ids[ei[1]]}).to_csv(root / "edges.csv", index=False)
+    with atomic_write(root / "edges.csv", "w", newline="") as f:
+        pd.DataFrame({"src": graph.node_ids[ei[0]], "dst": graph.node_ids[ei[1]]}).to_csv(f, index=False)
     for k, fs in graph.features.items():
         keep = fs.mask.numpy()
-        np.savez(root / "features" / f"{k}.npz", ids=graph.node_ids[keep], x=fs.x.numpy()[keep])
+        with atomic_write(root / "features" / f"{k}.npz") as f:
+            np.savez(f, ids=graph.node_ids[keep], x=fs.x.numpy()[keep])
     return root
 
 
@@ -362,7 +435,8 @@ def _parse_neighbours(cell) -> list:
 
 def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns: Sequence[str] | None = None,
               label_column: str = "label", neighbour_column: str | None = None, image_dir: str | None = None,
-              missing_images: str = "error", nan: str = "error", use_dgl: bool = True) -> MultimodalGraph:
+              missing_images: str = "error", nan: str = "error", use_dgl: bool = True,
+              encoding: str = "utf-8") -> MultimodalGraph:
     """Load a MAGB dataset folder (see module doc).
 
     Args:
@@ -373,6 +447,7 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
         neighbour_column: default ``neighbors`` / ``neighbours`` / ``neighbor``.
         image_dir: image folder (default ``<Name>Images``, ``images`` or ``Images`` under root).
         use_dgl: read ``<Name>Graph.pt`` through DGL when DGL is importable.
+        encoding: text encoding of ``<Name>.csv`` (default UTF-8).
     """
     root = Path(root)
     name = name or root.resolve().name
@@ -380,15 +455,18 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
     if not csv.is_file():
         raise FileNotFoundError(f"MAGB dataset {name!r}: {csv} not found; pass the folder holding {name}.csv "
                                 f"(set GRAPHEMB_DATA or give a path)")
-    df = pd.read_csv(csv)
+    df = _read_csv(csv, encoding)
     if "id" not in df.columns:
         raise ValueError(f"{csv} needs an 'id' column, has {list(df.columns)}")
+    _check_ids(df, csv)
     ids = _as_id_array(df["id"])
     if text_columns is None:
         text_columns = ["text"] if "text" in df.columns else [c for c in ("title", "description") if c in df.columns]
     missing_cols = [c for c in text_columns if c not in df.columns]
     if missing_cols:
-        raise ValueError(f"text columns {missing_cols} not in {csv} (columns {list(df.columns)})")
+        raise DataFileError(csv, f"text column(s) {missing_cols} missing (columns {list(df.columns)})",
+                            "name existing columns with text_columns=[...]")
+    _check_text(df, csv, text_columns)
     text = None
     if text_columns:
         parts = df[list(text_columns)].astype("string").fillna("")
@@ -397,7 +475,7 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
     y, label_names = _labels(df[label_column]) if label_column in df.columns else (None, None)
     g = MultimodalGraph(node_ids=ids, edge_index=torch.zeros(2, 0, dtype=torch.long), y=y, text=text,
                         label_names=label_names, name=name)
-    g.edge_index = _magb_edges(root, name, df, g, neighbour_column, use_dgl)
+    g.edge_index = _magb_edges(root, name, df, g, neighbour_column, use_dgl, encoding)
     folder = None
     for cand in ([image_dir] if image_dir else [f"{name}Images", "images", "Images"]):
         if (root / cand).is_dir():
@@ -411,7 +489,11 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
                    if _MAGB_FEATURE.match(p.stem))
     for p in feats:
         m = _MAGB_FEATURE.match(p.stem)
-        arr = np.load(p, mmap_mode="r")
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DataFileError(p, f"truncated or corrupt .npy feature file ({e})",
+                                "re-extract it (e.g. `graphemb mag encode`)") from None
         if arr.shape[0] != g.num_nodes:
             raise ValueError(f"{p} has {arr.shape[0]} rows but {csv} has {g.num_nodes} nodes; the file is not "
                              f"aligned to this dataset (re-extract it, e.g. `graphemb mag encode`)")
@@ -428,48 +510,86 @@ def load_magb(root: str | os.PathLike, name: str | None = None, *, text_columns:
     return g
 
 
+CONVERT_SCRIPT = "experiments/mag/magb_graph_to_edges.py"
+
+
+def _load_dgl_graphs():
+    """DGL's ``load_graphs``, or the reason it cannot be had. DGL fails at import time with
+    ``ImportError`` but also ``OSError`` / ``FileNotFoundError`` (a missing ``libdgl.so`` or CUDA
+    library) or ``RuntimeError`` (a torch it was not built for): all mean "no DGL here"."""
+    try:
+        from dgl.data.utils import load_graphs  # optional dependency, imported lazily
+    except Exception as e:  # noqa: BLE001 (see the docstring)
+        return None, f"{type(e).__name__}: {e}"
+    return load_graphs, ""
+
+
+def _edges_from_ids(g: MultimodalGraph, src_ids, dst_ids, what: str) -> Tensor:
+    src = g.index_of(src_ids, what=f"{what} sources")
+    dst = g.index_of(dst_ids, what=f"{what} targets")
+    return clean_edges(torch.as_tensor(np.stack([src, dst])), g.num_nodes)
+
+
 def _magb_edges(root: Path, name: str, df: pd.DataFrame, g: MultimodalGraph, neighbour_column: str | None,
-                use_dgl: bool) -> Tensor:
+                use_dgl: bool, encoding: str = "utf-8") -> Tensor:
+    """Edges of a MAGB folder, from the first source present: ``<Name>_edges.csv`` (``src,dst``
+    node ids, what :data:`CONVERT_SCRIPT` writes from the DGL graph), ``<Name>Graph.pt`` through
+    DGL (when ``use_dgl`` and DGL imports), the CSV neighbour column."""
+    edges_csv = root / f"{name}_edges.csv"
+    if edges_csv.is_file():
+        e = _read_csv(edges_csv, encoding)
+        if not {"src", "dst"} <= set(e.columns):
+            raise DataFileError(edges_csv, f"needs columns 'src' and 'dst', has {list(e.columns)}")
+        _check_ids(e, edges_csv, "src")
+        _check_ids(e, edges_csv, "dst")
+        return _edges_from_ids(g, e["src"].to_numpy(), e["dst"].to_numpy(), edges_csv.name)
     pt = root / f"{name}Graph.pt"
+    why_not_dgl = "use_dgl=False" if use_dgl is False else ""
     if use_dgl and pt.is_file():
-        try:
-            from dgl.data.utils import load_graphs  # optional dependency, imported lazily
-        except ImportError:
-            load_graphs = None
+        load_graphs, why_not_dgl = _load_dgl_graphs()
         if load_graphs is not None:
             dg = load_graphs(str(pt))[0][0]
             src, dst = dg.edges()
             if dg.num_nodes() != g.num_nodes:
                 raise ValueError(f"{pt} has {dg.num_nodes()} nodes but {name}.csv has {g.num_nodes}")
             # DGL node k is CSV id k (MAGB convention)
-            pos_src = g.index_of(src.numpy(), what=f"{pt.name} edge sources")
-            pos_dst = g.index_of(dst.numpy(), what=f"{pt.name} edge targets")
-            return clean_edges(torch.as_tensor(np.stack([pos_src, pos_dst])), g.num_nodes)
+            return _edges_from_ids(g, src.numpy(), dst.numpy(), f"{pt.name} edge")
     cands = [neighbour_column] if neighbour_column else ["neighbors", "neighbours", "neighbor", "neighbour"]
     col = next((c for c in cands if c in df.columns), None)
     if col is None:
-        raise ValueError(f"{name}: no edges: DGL is not installed (or {pt.name} is absent) and {name}.csv has "
-                         f"no neighbour column (looked for {cands}); pip install dgl or add the column")
+        if pt.is_file():
+            raise FileNotFoundError(
+                f"{name}: the edges are only in {pt} (a DGL graph) and DGL cannot be loaded here "
+                f"({why_not_dgl or 'not installed'}); {name}.csv has no neighbour column (looked for {cands}). "
+                f"Fix: where DGL works run `python {CONVERT_SCRIPT} {root}` once (writes {edges_csv.name}, "
+                f"read without DGL), or `pip install dgl` matching your torch")
+        raise ValueError(f"{name}: no edges: no {edges_csv.name}, no {pt.name} and {name}.csv has no neighbour "
+                         f"column (looked for {cands}); add one of them")
+    if pt.is_file() and use_dgl:
+        import warnings
+
+        warnings.warn(f"{name}: DGL cannot be loaded ({why_not_dgl}); edges come from the {col!r} column of "
+                      f"{name}.csv instead of {pt.name}", stacklevel=3)
     nbrs = [_parse_neighbours(c) for c in df[col]]
     lens = np.fromiter((len(n) for n in nbrs), dtype=np.int64, count=len(nbrs))
-    src_ids = np.repeat(g.node_ids, lens)
     flat = np.asarray([v for n in nbrs for v in n])
     if flat.size == 0:
         return torch.zeros(2, 0, dtype=torch.long)
-    src = g.index_of(src_ids, what="neighbour-list owners")
-    dst = g.index_of(flat, what=f"ids in column {col!r}")
-    return clean_edges(torch.as_tensor(np.stack([src, dst])), g.num_nodes)
+    return _edges_from_ids(g, np.repeat(g.node_ids, lens), flat, f"neighbour lists ({col!r})")
 
 
 def load_mag(name_or_path: str, *, root: str | os.PathLike | None = None, **kwargs) -> MultimodalGraph:
     """Resolve a MAG by path or by name under ``root`` / ``$GRAPHEMB_DATA`` and pick the layout.
 
     ``synthetic-mag`` (optionally ``synthetic-mag:n=600,seed=1``) builds the generated graph.
-    A folder with ``nodes.*`` is the plain layout; one with ``<Name>.csv`` is MAGB.
+    A folder with ``nodes.*`` is the plain layout; one with ``<Name>.csv`` is MAGB. ``kwargs`` go
+    to :func:`load_plain` / :func:`load_magb` (``encoding="latin-1"``, ``missing_images="mask"``, ...);
+    a generated graph ignores ``encoding``.
     """
     if name_or_path.split(":")[0].lower() == "synthetic-mag":
         from graphemb.multimodal.synthetic import make_synthetic_mag, parse_synthetic_spec
 
+        kwargs.pop("encoding", None)
         return make_synthetic_mag(**parse_synthetic_spec(name_or_path))
     p = Path(name_or_path).expanduser()
     tried = [str(p)]
@@ -484,6 +604,6 @@ def load_mag(name_or_path: str, *, root: str | os.PathLike | None = None, **kwar
     if not p.is_dir():
         raise FileNotFoundError(f"MAG dataset {name_or_path!r} not found (tried {tried}); give a folder path, "
                                 f"set GRAPHEMB_DATA to the folder holding it, or use 'synthetic-mag'")
-    if _read_table(p, "nodes") is not None:
+    if (p / "nodes.csv").is_file() or (p / "nodes.parquet").is_file():
         return load_plain(p, **kwargs)
     return load_magb(p, **kwargs)

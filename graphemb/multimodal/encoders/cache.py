@@ -1,17 +1,25 @@
-"""On-disk cache of node embeddings, keyed by (dataset, modality, encoder, max length, pooling) and node id.
+"""On-disk cache of node embeddings, keyed by (dataset, modality, encoder options) and node id.
 
-Layout: ``$GRAPHEMB_CACHE/mag-features/<dataset>/<modality>/<encoder>_<maxlen>_<pool>/``
-holding ``meta.json`` (dim, encoder) and ``chunk-<k>.npz`` files, each with arrays ``ids``, ``x``
-(float32), ``mask`` (bool) and ``fp`` (a content hash of each node's input: a node whose text or
-image changed under the same id is re-encoded, never served a stale vector). Chunks are written atomically (temp file + rename) as encoding
-proceeds, so an interrupted run resumes from the last written chunk and a finished run costs
-nothing the second time. Nodes already cached are recognised by id, not position.
+Layout: ``$GRAPHEMB_CACHE/mag-features/<dataset>/<modality>/<encoder>_<maxlen>_<pool>-<hash>/``
+where ``<hash>`` digests every option that changes the vectors (:func:`encoder_options`:
+normalisation, backend, pooling, max length/truncation, prompt, image size, ...; not the
+device), holding ``meta.json`` (dim, encoder, options) and ``chunk-<k>-<tag>.npz`` files, each
+with arrays ``ids``, ``x`` (float32), ``mask`` (bool) and ``fp`` (a content hash of each node's
+input: a node whose text or image changed under the same id is re-encoded, never served a stale
+vector). Every file is written to a per-process temporary name and renamed
+(:func:`graphemb.utils.io.atomic_write`) as encoding proceeds, so an interrupted run resumes from
+the last written chunk, two processes never clobber each other's chunk, and a finished run costs
+nothing the second time. Nodes already cached are recognised by id, not position. A chunk that
+cannot be read (disk damage) is reported with a warning and its nodes are encoded again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import secrets
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -19,8 +27,13 @@ import numpy as np
 import torch
 
 from graphemb.multimodal.encoders.base import NodeEncoder
+from graphemb.utils.io import DataFileError, atomic_write, load_npz, read_json, write_json
 
-__all__ = ["cache_root", "feature_cache_dir", "encode_nodes", "encode_graph", "feature_key"]
+__all__ = ["cache_root", "feature_cache_dir", "encode_nodes", "encode_graph", "encoder_options", "feature_key"]
+
+# Encoder attributes that change the vectors; each one present is part of the cache key.
+VECTOR_OPTIONS = ("name", "dim", "backend", "pooling", "max_length", "truncation", "normalize", "prompt",
+                  "use_chat_template", "size", "image_size", "dtype", "revision", "width")
 
 
 def cache_root() -> Path:
@@ -37,20 +50,43 @@ def feature_key(modality: str, encoder: NodeEncoder) -> str:
     return f"{modality}:{encoder.name}"
 
 
+def encoder_options(encoder: NodeEncoder) -> dict:
+    """Everything about ``encoder`` that changes its vectors, as a JSON-able dict.
+
+    The attributes of :data:`VECTOR_OPTIONS` the encoder has (``normalize``, ``backend``,
+    ``pooling``, ``max_length``, ``prompt``, ``size``...; never ``device``), the encoder's class,
+    and whatever its optional ``cache_options() -> dict`` adds (an encoder with other
+    vector-changing settings must list them there).
+    """
+    opts = {k: getattr(encoder, k) for k in VECTOR_OPTIONS if hasattr(encoder, k)}
+    if hasattr(encoder, "cache_options"):
+        opts.update(encoder.cache_options())
+    opts = {k: (str(v) if not isinstance(v, (str, int, float, bool, type(None))) else v) for k, v in opts.items()}
+    opts["class"] = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+    return opts
+
+
 def feature_cache_dir(dataset: str, modality: str, encoder: NodeEncoder, root: str | os.PathLike | None = None) -> Path:
+    """The cache folder of (``dataset``, ``modality``, ``encoder`` with all its options)."""
     maxlen = int(getattr(encoder, "max_length", 0) or 0)
     pool = str(getattr(encoder, "pooling", "none"))
+    key = hashlib.sha256(json.dumps(encoder_options(encoder), sort_keys=True, default=str).encode()).hexdigest()[:12]
     base = Path(root) if root is not None else cache_root()
-    return base / "mag-features" / _slug(dataset) / _slug(modality) / f"{_slug(encoder.name)}_{maxlen}_{_slug(pool)}"
+    return (base / "mag-features" / _slug(dataset) / _slug(modality)
+            / f"{_slug(encoder.name)}_{maxlen}_{_slug(pool)}-{key}")
 
 
 def _read_chunks(d: Path, dim: int):
     ids, xs, masks, fps = [], [], [], []
     for f in sorted(d.glob("chunk-*.npz")):
-        with np.load(f, allow_pickle=False) as z:
-            if z["x"].ndim != 2 or z["x"].shape[1] != dim:
-                raise ValueError(f"cached chunk {f} has shape {z['x'].shape}, expected [*, {dim}]; delete {d}")
-            ids.append(z["ids"]), xs.append(z["x"]), masks.append(z["mask"]), fps.append(z["fp"])
+        try:
+            z = load_npz(f, ("ids", "x", "mask", "fp"), what="cached feature chunk")
+        except DataFileError as e:
+            warnings.warn(f"ignoring unreadable cache chunk ({e}); its nodes are encoded again", stacklevel=3)
+            continue
+        if z["x"].ndim != 2 or z["x"].shape[1] != dim:
+            raise ValueError(f"cached chunk {f} has shape {z['x'].shape}, expected [*, {dim}]; delete {d}")
+        ids.append(z["ids"]), xs.append(z["x"]), masks.append(z["mask"]), fps.append(z["fp"])
     return ids, xs, masks, fps
 
 
@@ -106,12 +142,13 @@ def encode_nodes(dataset: str, modality: str, encoder: NodeEncoder, ids: Sequenc
         d.mkdir(parents=True, exist_ok=True)
         meta = d / "meta.json"
         if meta.is_file():
-            m = json.loads(meta.read_text())
+            m = read_json(meta, what="feature-cache meta file")
             if int(m["dim"]) != encoder.dim:
                 raise ValueError(f"cache {d} holds {m['dim']}-d vectors but {encoder.name} gives {encoder.dim}; "
                                  f"delete the folder")
         else:
-            meta.write_text(json.dumps({"dim": encoder.dim, "encoder": repr(encoder), "modality": modality}))
+            write_json(meta, {"dim": encoder.dim, "encoder": repr(encoder), "modality": modality,
+                              "options": encoder_options(encoder)}, default=str)
         cid, cx, cm, cfp = _read_chunks(d, encoder.dim)
         if cid:
             import pandas as pd
@@ -133,10 +170,9 @@ def encode_nodes(dataset: str, modality: str, encoder: NodeEncoder, ids: Sequenc
         if len(enc):
             x[enc] = encoder.encode([items[i] for i in enc], batch_size=batch_size, show_progress=show_progress)
             mask[enc] = True
-        if use_cache:
-            tmp = d / f".chunk-{next_chunk:05d}.tmp.npz"
-            np.savez(tmp, ids=keys[idx], x=x[idx], mask=mask[idx], fp=fps[idx])
-            os.replace(tmp, d / f"chunk-{next_chunk:05d}.npz")
+        if use_cache:  # a per-process tag: two encoders of the same folder never overwrite a chunk
+            with atomic_write(d / f"chunk-{next_chunk:05d}-{os.getpid()}{secrets.token_hex(2)}.npz") as f:
+                np.savez(f, ids=keys[idx], x=x[idx], mask=mask[idx], fp=fps[idx])
             next_chunk += 1
     return x, mask
 
