@@ -188,7 +188,7 @@ def train(
 
 
 def resume(run_dir: PathLike, *, overwrite: bool = False, device: Optional[str] = None,
-           data_root: Optional[str] = None, progress: Optional[bool] = None) -> Run:
+           data_root: Optional[str] = None, progress: Optional[bool] = None, dataset: Optional[Any] = None) -> Run:
     """Continue an interrupted run from its last checkpoint (``train.checkpoint_every``).
 
     Args:
@@ -197,6 +197,8 @@ def resume(run_dir: PathLike, *, overwrite: bool = False, device: Optional[str] 
         overwrite: replace a finished run already at ``OUT`` (needed if the interrupted run
             was started with ``overwrite``).
         device: train on another device (the weights then differ from an uninterrupted run).
+        dataset: the loaded dataset, when the run was trained on one passed in memory
+            (default: load ``data.name`` of the saved config).
     The config is the one saved with the run; the result equals an uninterrupted run.
     """
     out = rundir.final_dir(run_dir)
@@ -209,7 +211,7 @@ def resume(run_dir: PathLike, *, overwrite: bool = False, device: Optional[str] 
     if device is not None or progress is not None:
         config = replace(config, train=replace(config.train, device=device or config.train.device,
                                                progress=config.train.progress if progress is None else progress))
-    dataset = load_data(config, data_root)
+    dataset = dataset if dataset is not None else load_data(config, data_root)
     return train_config(config, dataset, out=out, overwrite=overwrite, resume=True)
 
 

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from graphemb.cli.main import main
 
@@ -42,6 +43,7 @@ def test_reproduce_link_json(capsys):
     assert code == 0
     rec = _last_json(capsys)
     assert rec["task"] == "link" and rec["metric"] == "auc" and len(rec["values"]) == 2
+    assert rec["values"][0] != rec["values"][1]  # each seed re-splits and re-trains
     assert set(rec["ap"]) == {"mean", "std", "values"} and len(rec["ap"]["values"]) == 2
 
 
@@ -56,11 +58,17 @@ def test_reproduce_graph_on_synthetic(capsys):
 def test_cora_from_shared_datasets(graphs_root, cache_dir, tmp_path, capsys):
     run = tmp_path / "cora"
     assert main(["train", "isoc-vgae", "--dataset", "Cora", "--data-root", str(graphs_root), "--out", str(run),
-                 *TINY]) == 0
+                 *TINY, "--set", "model.encoder.hidden_channels=64"]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data-root", str(graphs_root), "--json"]) == 0
     rec = _last_json(capsys)
-    assert rec["dataset"] == "Cora" and rec["protocol"] == "linear" and 0.0 < rec["mean"] <= 1.0
+    from graphemb.data import load_dataset
+
+    d = load_dataset("Cora", graphs_root).data
+    # no better than predicting the test set's majority class (0.319 on Cora) without the
+    # embeddings; even two epochs of a 64-wide GCN encoder are far above it (~0.56)
+    chance = float(torch.bincount(d.y[d.test_mask]).max()) / int(d.test_mask.sum())
+    assert rec["dataset"] == "Cora" and rec["protocol"] == "linear" and rec["mean"] > chance + 0.15, (rec, chance)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -112,6 +112,52 @@ def test_loss_terms_match_the_definition():
     assert torch.allclose(model.loss(out, x, ei).total, 2.0 * deg_ref)
 
 
+# 4 nodes: 0-1, 1-2, 1-3, 2-3 (both directions) and a self-loop on node 2, which is neither a
+# neighbour nor a second copy of the node itself.
+SQUARE4 = torch.cat([_undirected([[0, 1], [1, 2], [1, 3], [2, 3]]), torch.tensor([[2], [2]])], 1)
+# Closed-neighbourhood averaging operator ({v} ∪ N(v)), rows: {0,1}, {0,1,2,3}, {1,2,3}, {1,2,3}.
+SQUARE4_MEAN = torch.tensor([[1 / 2, 1 / 2, 0, 0], [1 / 4, 1 / 4, 1 / 4, 1 / 4],
+                             [0, 1 / 3, 1 / 3, 1 / 3], [0, 1 / 3, 1 / 3, 1 / 3]])
+SQUARE4_DEGREE = torch.tensor([1.0, 3.0, 2.0, 2.0])  # neighbours, the self-loop not counted
+
+
+def test_full_loss_with_neighbourhood_term_by_hand():
+    """The whole objective with every weight non-zero on a 4-node graph, step by step from the
+    model's own outputs (official code: ``kl_normal(mean_posterior, log_std, h_mean)``, the mean
+    over the node and its neighbours, degree = neighbours). Guards against the KL taking the
+    sample ``z`` instead of ``mu``, against dropping the neighbourhood mean (KL to ``h`` itself),
+    and against counting self-loops in the degree target."""
+    torch.manual_seed(0)
+    enc = GNNEncoder(3, EncoderConfig(hidden_channels=5, num_layers=2, out_channels=4, norm="batch"))
+    lam = dict(lam_self=0.5, lam_neighbor=2.0, lam_degree=0.25)
+    model = IsoCVGAE(enc, InvGNNDecoder([3, 5, 4]), **lam).train()
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    out = model(x, SQUARE4)
+    hs = [x] + out.layers
+    self_terms, kl_terms, deg_terms, wrong = [], [], [], {"kl_of_z": [], "kl_to_h": [], "deg_with_loop": []}
+    for rec in out.extras["decoder"]:  # l = 2, then l = 1
+        h = hs[rec.level - 1]  # the layer this decoder level reconstructs
+        m = SQUARE4_MEAN @ h
+        var = torch.exp(2 * rec.logstd)
+        self_terms.append(((rec.z - h) ** 2).mean())
+        kl_terms.append((0.5 * (var + (rec.mu - m) ** 2 - 1 - 2 * rec.logstd)).mean())
+        deg_terms.append(((rec.degree - SQUARE4_DEGREE) ** 2).mean())
+        wrong["kl_of_z"].append((0.5 * (var + (rec.z - m) ** 2 - 1 - 2 * rec.logstd)).mean())
+        wrong["kl_to_h"].append((0.5 * (var + (rec.mu - h) ** 2 - 1 - 2 * rec.logstd)).mean())
+        wrong["deg_with_loop"].append(((rec.degree - SQUARE4_DEGREE - torch.tensor([0, 0, 1.0, 0])) ** 2).mean())
+    s, k, d = (sum(t).detach() / 2 for t in (self_terms, kl_terms, deg_terms))
+    expected = 0.5 * s + 2.0 * k + 0.25 * d
+
+    got = model.loss(out, x, SQUARE4)
+    torch.testing.assert_close(got.total, expected, rtol=1e-5, atol=1e-6)
+    assert got.parts == pytest.approx({"self": s.item(), "neighbor": k.item(), "degree": d.item()}, rel=1e-5)
+    # the graph and the sample are such that each wrong definition moves the total clearly
+    for name, alt in wrong.items():
+        alt_k = sum(alt) / 2 if name != "deg_with_loop" else k
+        alt_d = sum(alt) / 2 if name == "deg_with_loop" else d
+        assert abs(float(0.5 * s + 2.0 * alt_k + 0.25 * alt_d - expected)) > 1e-3, name
+
+
 def test_gradients_reach_every_parameter_group():
     model = _model().train()
     x, ei = _data()

@@ -107,30 +107,39 @@ def test_gcn_beats_mlp_on_homophilous_noise_features():
     mlp = node_classification(g, ["noise"], NodeTaskConfig(model="mlp", **cfg), seeds=[0, 1])
     gcn = node_classification(g, ["noise"], NodeTaskConfig(model="gcn", **cfg), seeds=[0, 1])
     assert gcn["accuracy_mean"] > 0.9 and gcn["accuracy_mean"] > mlp["accuracy_mean"] + 0.15
-    assert len(gcn["macro_f1"]) == 2 and 0 <= gcn["macro_f1_mean"] <= 1
+    # two balanced classes: macro-F1 is close to accuracy and far from chance (0.5) as well
+    assert len(gcn["macro_f1"]) == 2 and gcn["macro_f1_mean"] > 0.85
+    assert gcn["macro_f1_mean"] > mlp["macro_f1_mean"] + 0.1
 
 
-def test_link_prediction_metrics_range():
-    g = _two_block_graph()
-    r = link_prediction(g, ["noise"], NodeTaskConfig(model="gcn", epochs=30, hidden=16, dropout=0.0), num_negatives=20)
-    assert set(r) >= {"mrr", "hits@1", "hits@3", "hits@10"}
-    assert 0 < r["hits@1"] <= r["hits@3"] <= r["hits@10"] <= 1 and r["mrr"] >= r["hits@1"]
-    assert r["mrr"] > 1 / 21 * 2  # beats a random scorer's expected MRR on 20 negatives (~0.18) by design
+def _cliques(k: int = 30, size: int = 6, seed: int = 0) -> MultimodalGraph:
+    """``k`` disjoint cliques of ``size`` nodes with pure-noise features: a true tail shares its
+    head's clique, a random corrupted tail almost never does."""
+    rng = np.random.default_rng(seed)
+    iu = np.triu_indices(size, 1)
+    src = np.concatenate([iu[0] + size * j for j in range(k)])
+    dst = np.concatenate([iu[1] + size * j for j in range(k)])
+    n = k * size
+    g = MultimodalGraph(node_ids=np.arange(n), edge_index=torch.as_tensor(np.stack([src, dst])),
+                        y=torch.as_tensor(np.arange(n) // size), name="cliques")
+    g.add_features("noise", np.arange(n), rng.normal(size=(n, 8)).astype(np.float32))
+    return g
 
 
-def test_feature_spec_and_cli_json(cache_dir, capsys):
-    assert parse_feature_spec("text:minilm+image:/m/clip+MiniLM_256_mean") == [
-        ("text", "minilm"), ("image", "/m/clip"), (None, "MiniLM_256_mean")]
-    with pytest.raises(ValueError, match="names no encoder"):
-        parse_feature_spec("text:")
-    p = argparse.ArgumentParser()
-    add_subparser(p.add_subparsers(dest="command"))
-    args = p.parse_args(["mag", "train", "synthetic-mag:n=60", "--features", "image:pixels", "--model", "mlp",
-                         "--seeds", "2", "--epochs", "5", "--json"])
-    assert args.func(args) == 0
-    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rec["metric"] == "accuracy" and len(rec["values"]) == 2 and len(rec["macro_f1"]["values"]) == 2
-    assert rec["dataset"] == "synthetic-mag-num_nodes=60" and rec["protocol"] == "concat:60/20/20"
+def test_link_prediction_beats_random_ranking():
+    k = 20
+    # a random scorer puts the true tail at rank 1..k+1 uniformly (ties averaged): E[1/rank]
+    random_mrr = sum(1.0 / r for r in range(1, k + 2)) / (k + 1)  # ~0.174
+    random_hits = {h: h / (k + 1) for h in (1, 3, 10)}
+    g = _cliques()
+    runs = [link_prediction(g, ["noise"], NodeTaskConfig(model="gcn", epochs=60, hidden=32, dropout=0.0),
+                            num_negatives=k, seed=s) for s in (0, 1)]
+    for r in runs:
+        assert set(r) >= {"mrr", "hits@1", "hits@3", "hits@10"}
+        assert r["hits@1"] <= r["hits@3"] <= r["hits@10"] and r["hits@1"] <= r["mrr"] <= r["hits@10"] + 1e-9
+    mrr = np.mean([r["mrr"] for r in runs])
+    assert mrr > random_mrr + 0.25, (mrr, random_mrr)
+    assert np.mean([r["hits@10"] for r in runs]) > random_hits[10] + 0.3
 
 
 def test_real_text_graph_with_minilm(shared_datasets, cache_dir):
@@ -140,7 +149,10 @@ def test_real_text_graph_with_minilm(shared_datasets, cache_dir):
     from graphemb.multimodal.encoders.cache import encode_graph
     from graphemb.multimodal.encoders.text import load_text_encoder
 
-    lines = (shared_datasets / "matching" / "er" / "DBLP-ACM" / "test.txt").read_text().splitlines()[:200]
+    from conftest import require_data
+
+    folder = require_data(shared_datasets / "matching" / "er" / "DBLP-ACM")
+    lines = (folder / "test.txt").read_text().splitlines()[:200]
     recs, edges = {}, []
     for ln in lines:
         left, right, lab = ln.split("\t")
@@ -179,7 +191,8 @@ def test_unsupervised_isoc_vgae_probe():
     g = make_synthetic_mag(num_nodes=120, homophily=0.9)
     key = encode_graph(g, "image", PixelEncoder(4), use_cache=False)
     r = unsupervised_node_classification(g, [key], overrides={"train": {"epochs": 20}})
-    assert len(r["accuracy"]) == 1 and r["accuracy_mean"] > 1 / 6 + 0.1  # chance is 1/6
+    chance = float(torch.bincount(g.y).max()) / g.num_nodes  # majority-class rate (~1/6)
+    assert len(r["accuracy"]) == 1 and r["accuracy_mean"] > chance + 0.1, (r, chance)
 
 
 def test_probe_embeddings_uses_core_protocol_on_magb_split():
@@ -224,4 +237,5 @@ def test_unsupervised_isoc_vgae_fast():
     assert r["accuracy_mean"] > 0.85 and r["accuracy_mean"] > np.mean(raw) + 0.15, (r["accuracy"], raw)
     shot = unsupervised_node_classification(g, ["noise"], seeds=[0], shots=3, overrides=ov,
                                             probe_options={"epochs": 100})
-    assert len(shot["accuracy"]) == 1 and 0.0 <= shot["accuracy"][0] <= 1.0
+    chance = float(torch.bincount(g.y).max()) / g.num_nodes  # majority-class rate, 0.5 here
+    assert len(shot["accuracy"]) == 1 and shot["accuracy"][0] > chance + 0.2, (shot, chance)

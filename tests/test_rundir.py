@@ -138,6 +138,9 @@ def test_signal_keeps_the_existing_run_and_the_partial_one(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.05)
+        # a second process writing the same --out fails at once, naming the first
+        with pytest.raises(rundir.RunDirBusy, match=rf"in use by another graphemb process \(pid {proc.pid} "):
+            api.train("gae", "synthetic", task="node", out=out, overrides=TINY, overwrite=True)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:

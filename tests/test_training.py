@@ -8,6 +8,7 @@ from torch import nn
 
 from graphemb import api
 from graphemb.config import TrainConfig
+from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel, LossOutput, ModelOutput
 from graphemb.training import rundir, trainer
 from graphemb.training.trainer import fit
@@ -63,10 +64,22 @@ def test_neighbor_sampling_needs_backend(monkeypatch):
 
 
 @pytest.mark.skipif(not trainer.neighbor_sampling_available(), reason="no torch-sparse / pyg-lib")
-def test_neighbor_sampled_training_runs_the_same_model():
+def test_neighbor_sampled_training_runs_the_same_model(monkeypatch):
+    from graphemb.models import IsoCVGAE
+
+    sizes, real = [], IsoCVGAE.forward
+
+    def spy(self, x, edge_index, batch=None):
+        if self.training:
+            sizes.append(x.size(0))
+        return real(self, x, edge_index, batch)
+
+    monkeypatch.setattr(IsoCVGAE, "forward", spy)
     run = api.train("isoc-vgae", "synthetic", task="node",
                     overrides=TINY + ["train.num_neighbors=[5, 5]", "train.batch_size=10",
                                       "data.options={num_nodes: 40, feature_dim: 6}"])
+    # 40 seed nodes in batches of 10: 4 sampled subgraphs per epoch, not one full-graph pass
+    assert len(sizes) == 4 * run.train_result.epochs_run and min(sizes) >= 10, sizes
     assert run.embeddings.shape == (40, 8) and torch.isfinite(run.embeddings).all()
 
 
@@ -94,17 +107,61 @@ def test_same_seed_same_embeddings():
     torch.testing.assert_close(a, b)
 
 
-def test_link_run_trains_on_training_edges_only(tmp_path):
-    run = api.train("gae", "synthetic", task="link", out=tmp_path / "r",
+def _pair_keys(edge_index, n):
+    u, v = torch.minimum(edge_index[0], edge_index[1]), torch.maximum(edge_index[0], edge_index[1])
+    return u * n + v
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_link_run_never_shows_held_out_edges_to_the_model(name, tmp_path, monkeypatch):
+    """Spy on every graph the model receives while training (forward/loss) and while the run's
+    embeddings are taken (embed, and any encoder pass): no validation or test positive, in
+    either direction, may be in any of them."""
+    from graphemb.nn.encoders import GNNEncoder
+
+    cls, seen = MODELS.get(name), []
+
+    def spy(phase, fn, ei_pos):
+        def wrapper(self, *args, **kwargs):
+            ei = args[ei_pos] if len(args) > ei_pos else kwargs["edge_index"]
+            seen.append(("fit" if phase == "encoder" and self.training else phase, ei.detach().cpu().clone()))
+            return fn(self, *args, **kwargs)
+        return wrapper
+
+    for attr, pos in (("forward", 1), ("loss", 2), ("embed", 1)):
+        monkeypatch.setattr(cls, attr, spy(attr, getattr(cls, attr), pos))
+    monkeypatch.setattr(GNNEncoder, "forward", spy("encoder", GNNEncoder.forward, 1))
+
+    run = api.train(name, "synthetic", task="link", out=tmp_path / "r",
                     overrides=TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
-    full = run.dataset.data.edge_index
-    train_ei = run.split.train_data.edge_index
-    assert train_ei.size(1) < full.size(1)
-    held = set(map(tuple, run.split.test_pos.t().tolist())) | set(map(tuple, run.split.val_pos.t().tolist()))
-    seen = set(map(tuple, train_ei.t().tolist()))
-    assert not any((u, v) in seen or (v, u) in seen for u, v in held)
-    rec = api.evaluate(tmp_path / "r")
-    assert rec["metric"] == "auc" and 0.0 <= rec["mean"] <= 1.0 and "ap" in rec
+    n = run.dataset.data.num_nodes
+    held = _pair_keys(torch.cat([run.split.val_pos, run.split.test_pos], 1), n)
+    assert held.numel() > 0 and torch.isin(held, _pair_keys(run.dataset.data.edge_index, n)).all()
+    phases = {p for p, _ in seen}
+    assert {"fit", "loss", "embed"} <= phases, phases  # training and embedding were both observed
+    for phase, ei in seen:
+        leaked = torch.isin(_pair_keys(ei, n), held)
+        assert ei.size(1) > 0 and not leaked.any(), f"{phase} saw held-out edges {ei[:, leaked][:, :5].tolist()}"
+
+
+def test_link_evaluation_scores_the_saved_embeddings(tmp_path):
+    """The default link protocol is AUC of sigmoid(z_u . z_v) on the saved test pairs: recompute
+    it with scikit-learn from the run directory alone."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    out = tmp_path / "r"
+    api.train("gae", "synthetic", task="link", out=out,
+              overrides=TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"])
+    rec = api.evaluate(out)
+    emb, _, _ = rundir.load_embeddings(out)
+    split = rundir.load_split(out)
+    pos, neg = split["test_pos"], split["test_neg"]
+    score = lambda e: torch.sigmoid((emb[e[0]] * emb[e[1]]).sum(1))
+    y = np.r_[np.ones(pos.size(1)), np.zeros(neg.size(1))]
+    s = torch.cat([score(pos), score(neg)]).numpy()
+    assert rec["metric"] == "auc" and rec["protocol"] == "dot"
+    assert rec["mean"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert rec["ap"]["mean"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
 
 
 def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
@@ -116,10 +173,14 @@ def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
 
 def test_graph_level_run(tmp_path):
     run = api.train("isoc-vgae", "synthetic-graphs", out=tmp_path / "g",
-                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 24, num_nodes: 8}"])
-    assert run.config.task.name == "graph" and run.embeddings.shape[0] == 24
+                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 40, num_nodes: 8}"])
+    assert run.config.task.name == "graph" and run.embeddings.shape[0] == 40
     rec = api.evaluate(run, protocol="svm")
-    assert rec["metric"] == "accuracy" and rec["values"][0] >= 0.0
+    # class-mean node features summed per graph separate the two classes; chance is the
+    # majority-class rate of the labels
+    y = torch.cat([g.y for g in run.dataset.graphs])
+    chance = float(torch.bincount(y).max()) / y.numel()
+    assert rec["metric"] == "accuracy" and rec["mean"] > chance + 0.2, (rec["values"], chance)
 
 
 def test_fit_embeddings_for_other_pipelines():
@@ -175,3 +236,65 @@ def test_isolated_nodes_are_fine():
     run = api.train("isoc-vgae", _dataset(d), task="node", overrides=TINY)
     assert torch.isfinite(run.embeddings).all() and run.embeddings.shape[0] == 30
 
+
+
+STOCHASTIC = ["model.encoder.dropout=0.5", "model.encoder.norm=batch", "model.encoder.num_layers=2"]
+
+
+def _eval_and_train_forward(model, x, edge_index, batch=None):
+    import copy
+
+    with torch.no_grad():
+        ev = copy.deepcopy(model).eval()(x, edge_index, batch)
+        tr = copy.deepcopy(model).train()(x, edge_index, batch)  # a copy: BatchNorm stats stay put
+    return ev, tr
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_node_embeddings_are_an_eval_mode_forward(name):
+    """Run embeddings = the eval-mode forward (dropout off, BatchNorm running statistics), not a
+    train-mode pass: with dropout 0.5 a train-mode embedding would change on every call."""
+    run = api.train(name, "synthetic", task="node", seed=0,
+                    overrides=TINY + STOCHASTIC + ["data.options={num_nodes: 40, feature_dim: 6}"])
+    d, model = run.dataset.data, run.model
+    bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bn and all(int(m.num_batches_tracked) > 0 for m in bn)  # trained: running stats moved
+    import copy
+
+    from graphemb.training.inference import embed_nodes
+
+    ev, tr = _eval_and_train_forward(model, d.x, d.edge_index)
+    assert not torch.allclose(tr.z, ev.z, atol=1e-3)  # a train-mode pass really differs
+    expected = copy.deepcopy(model).eval().embed(d.x, d.edge_index)
+    torch.testing.assert_close(run.embeddings, expected)
+    for _ in range(2):  # from train mode, as right after fit: the same eval-mode result each time
+        model.train()
+        torch.testing.assert_close(model.embed(d.x, d.edge_index), expected)
+        assert model.training  # embed restores the caller's mode
+        torch.testing.assert_close(embed_nodes(model.train(), d), expected)
+
+
+def test_graph_embeddings_pool_an_eval_mode_forward():
+    """Graph embeddings (concat readout over layers) pool the eval-mode forward of each batch;
+    the official GIN setting (dropout 0.5, BatchNorm inside GIN MLPs, PairNorm)."""
+    from torch_geometric.data import Batch
+
+    from graphemb.nn.readout import graph_readout
+    from graphemb.training.inference import embed_graphs
+
+    run = api.train("isoc-vgae", "synthetic-graphs", seed=0,
+                    overrides=TINY + ["train.batch_size=8", "data.options={num_graphs: 16, num_nodes: 8}",
+                                      "model.encoder.conv=gin", "model.encoder.norm=pair", "model.encoder.dropout=0.5",
+                                      "model.encoder.num_layers=3"])
+    b = Batch.from_data_list(list(run.dataset.graphs))
+    ev, tr = _eval_and_train_forward(run.model, b.x, b.edge_index, b.batch)
+    t = run.config.task
+    for readout in ("concat", "last"):  # both readouts pool the eval-mode pass
+        layers = {"concat": (ev.layers, tr.layers), "last": ([ev.z], [tr.z])}[readout]
+        expected, wrong = (graph_readout(ls, b.batch, pool=t.graph_pool, mode=readout if len(ls) > 1 else "last",
+                                         num_graphs=b.num_graphs) for ls in layers)
+        got = embed_graphs(run.model.train(), list(run.dataset.graphs), pool=t.graph_pool, readout=readout)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(wrong, expected, atol=1e-2)
+        if readout == t.graph_readout:
+            torch.testing.assert_close(run.embeddings, expected, rtol=1e-4, atol=1e-4)

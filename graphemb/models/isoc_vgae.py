@@ -23,6 +23,11 @@ own learning rate (1e-2). Deliberate differences: neighbourhood means are one sc
 instead of a Python loop over nodes; the encoder's hidden activation is really applied (the
 official late-binding lambda makes every layer linear); ``logstd`` is clamped at 10 (as PyG's
 VGAE) to keep ``exp`` finite; in eval mode the decoder uses ``z^l = mu^l`` (no sampling).
+
+Embeddings are taken in eval mode, after training (dropout off, BatchNorm with its running
+statistics; :meth:`IsoCVGAE.embed`). This differs from the official scripts, which keep
+``h^L`` of the train-mode forward pass that computed the best epoch's loss (dropout on,
+BatchNorm with that pass's batch statistics, weights from before that epoch's update).
 """
 from __future__ import annotations
 
