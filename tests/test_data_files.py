@@ -202,3 +202,23 @@ def test_gin_cache_sees_same_size_edit(tmp_path):
     f.write_text("2\n2 1\n0 1 1\n1 1 0\n1 0\n0 0\n")  # labels swapped, same size and mtime
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert [int(g.y) for g in _load_toy(tmp_path, format="gin").graphs] == [1, 0]
+
+
+def test_staging_a_changed_raw_file_drops_processed_folders(tmp_path):
+    from graphemb.data.paths import stage_tree
+
+    src, dst = tmp_path / "root" / "X", tmp_path / "cache" / "X"
+    (src / "raw").mkdir(parents=True)
+    f = src / "raw" / "a.csv"
+    f.write_text("1,2\n")
+    stage_tree(src, dst, ("raw",))
+    (dst / "processed").mkdir()
+    (dst / "processed" / "data.pt").write_text("made from 1,2")
+    stage_tree(src, dst, ("raw",))  # unchanged: processed files stay
+    assert (dst / "processed" / "data.pt").exists()
+    st = f.stat()
+    f.write_text("2,1\n")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    stage_tree(src, dst, ("raw",))
+    assert (dst / "raw" / "a.csv").read_text() == "2,1\n"
+    assert sorted(p.name for p in dst.iterdir()) == ["raw"]  # processed/ gone, no temp folder left

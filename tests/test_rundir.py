@@ -2,7 +2,6 @@
 resume with bit-identical weights, provenance in metrics.json, atomic evaluate updates."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,6 @@ import torch
 
 from graphemb import api
 from graphemb.cli.main import main
-from graphemb.config import ConfigError
 from graphemb.training import rundir, trainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -109,10 +109,13 @@ def stage_tree(src: Path, dst: Path, subdirs: Sequence[str] = ("raw",)) -> Path:
     are kept, others are replaced, so the processed files keyed by the raw content are rebuilt.
     Files larger than 256 MiB are symlinked rather than copied. Copies get mode ``0o644``
     whatever the source mode, so a read-only root does not produce a read-only cache; they are
-    written to a per-process temporary name and renamed. Returns ``dst``.
+    written to a per-process temporary name and renamed. When a file that was already staged is
+    replaced (its content changed), ``dst/processed*`` folders are removed, so loaders whose
+    processed files do not record the raw content (OGB's) rebuild them too. Returns ``dst``.
     """
     from graphemb.utils.io import file_digest, temp_name
 
+    replaced = False
     for sub in subdirs:
         s = src / sub if sub else src
         if not s.exists():
@@ -127,6 +130,7 @@ def stage_tree(src: Path, dst: Path, subdirs: Sequence[str] = ("raw",)) -> Path:
             if (t.exists() and not t.is_symlink() and t.stat().st_size == f.stat().st_size
                     and file_digest(t) == file_digest(f)):
                 continue
+            replaced |= t.exists() or t.is_symlink()
             t.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_name(t)  # atomic: readers never see half a file
             if big:
@@ -135,6 +139,12 @@ def stage_tree(src: Path, dst: Path, subdirs: Sequence[str] = ("raw",)) -> Path:
                 shutil.copyfile(f, tmp)
                 os.chmod(tmp, 0o644)
             os.replace(tmp, t)
+    if replaced:
+        for stale in sorted(dst.glob("processed*")):
+            if stale.is_dir():  # renamed first: a concurrent reader never sees a half-deleted folder
+                gone = stale.with_name(f".{stale.name}.stale-{os.getpid()}")
+                os.rename(stale, gone)
+                shutil.rmtree(gone, ignore_errors=True)
     return dst
 
 
