@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphemb.export import write_table
 from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
@@ -488,10 +489,13 @@ def evaluate(
     seed: Optional[int] = None,
     device: Optional[str] = None,
     data_root: Optional[str] = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Evaluate a run's frozen embeddings with one protocol; returns the JSON result record.
 
     The record is also stored in the run directory's ``metrics.json`` under ``evaluation``.
+    ``options`` are keyword overrides for the protocol function (e.g. ``{"epochs": 100}`` for
+    the linear probe).
     """
     from graphemb.evaluation.stats import record_from_results
 
@@ -511,7 +515,7 @@ def evaluate(
             dataset = load_data(config, data_root)
             split = _split_namespace(rundir.load_split(run_dir))
         name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed,
-                                           device=device)
+                                           device=device, options=options)
         rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                                   time.perf_counter() - start)
         rec["split"] = split_name(config, dataset, task or config.task.name, name)
@@ -585,26 +589,6 @@ def format_record(rec: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- export
 
 
-def _write_table(out: Path, emb: np.ndarray, ids: Mapping[str, np.ndarray]) -> Path:
-    from graphemb.utils.io import atomic_write
-
-    if out.suffix == ".npy":
-        id_arr = np.stack(list(ids.values()), 1) if len(ids) > 1 else next(iter(ids.values()))
-        with atomic_write(out.with_name(out.stem + ".ids.npy")) as f:
-            np.save(f, id_arr)
-        with atomic_write(out) as f:
-            np.save(f, emb)
-        return out
-    if out.suffix == ".parquet":
-        import pandas as pd
-
-        df = pd.DataFrame({**ids, **{f"e{j}": emb[:, j] for j in range(emb.shape[1])}})
-        with atomic_write(out) as f:
-            df.to_parquet(f, index=False)
-        return out
-    raise ValueError(f"unsupported output {out.name!r}: use a .npy (ids in <stem>.ids.npy) or .parquet file")
-
-
 def export_embeddings(
     run_dir: PathLike,
     *,
@@ -634,11 +618,11 @@ def export_embeddings(
             model, _ = rundir.load_checkpoint(run_dir)
             dataset = load_data(config, data_root)
             emb = embed_graphs(model, list(dataset.graphs), pool=readout, readout=config.task.graph_readout)
-        return _write_table(out, emb.numpy(), {"id": ids.numpy()})
+        return write_table(out, emb.numpy(), {"id": ids.numpy()})
     if saved_level == "graph":
         raise ValueError(f"run {run_dir} holds graph embeddings; --level {level} needs a node- or link-level run")
     if level == "node":
-        return _write_table(out, emb.numpy(), {"id": ids.numpy()})
+        return write_table(out, emb.numpy(), {"id": ids.numpy()})
     # link level
     id_to_row = {int(v): i for i, v in enumerate(ids.tolist())}
     if pairs is not None:
@@ -657,4 +641,4 @@ def export_embeddings(
             raise ValueError(f"run {run_dir} has no link split; pass --pairs FILE (CSV with src,dst)")
         rows = torch.cat([split["test_pos"], split["test_neg"]], 1)
     feats = link_readout(emb, rows, readout or "hadamard")
-    return _write_table(out, feats.numpy(), {"src": ids[rows[0]].numpy(), "dst": ids[rows[1]].numpy()})
+    return write_table(out, feats.numpy(), {"src": ids[rows[0]].numpy(), "dst": ids[rows[1]].numpy()})

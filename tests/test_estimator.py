@@ -123,3 +123,13 @@ def test_api_train_accepts_a_users_data_and_returns_the_model():
     assert run.embeddings.shape[0] == 4 and run.config.task.name == "node"
     ds = as_dataset(data)
     assert ds.data.edge_index.size(1) == 6 and ds.num_features == 3  # degrees 2,2,2,0 -> 3 buckets
+
+
+def test_link_task_holds_out_edges_and_saves_the_split(tmp_path):
+    G = nx.connected_watts_strogatz_graph(40, 4, 0.1, seed=0)  # 80 undirected edges
+    est = Embedder(model="gae", task="link", epochs=2, hidden_channels=8).fit(G)
+    sizes = {k: getattr(est.split_, k).size(1) for k in ("train_pos", "val_pos", "test_pos")}
+    assert sizes["train_pos"] + sizes["val_pos"] + sizes["test_pos"] == 80 and sizes["test_pos"] == 8
+    est.save(tmp_path / "run")
+    assert (tmp_path / "run" / "split.pt").is_file()
+    assert Embedder.load(tmp_path / "run").split_.test_pos.shape == (2, 8)

@@ -29,6 +29,8 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels where torch has them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also: --quiet, GRAPHEMB_PROGRESS=0)")
+    p.add_argument("--tracker", choices=("tensorboard", "mlflow"), default=None,
+                   help="also log config, per-epoch losses and final metrics (skipped when not installed)")
 
 
 def _require_dataset(args: argparse.Namespace) -> None:
@@ -101,10 +103,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     text = (f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
             f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "
             f"{tr.seconds_per_epoch:.3f} s/epoch; run saved to {run.run_dir}")
-    result(args, text, {"run_dir": str(run.run_dir), "model": run.config.model_name, "dataset": run.config.data.name,
-                        "task": run.config.task.name, "epochs_run": tr.epochs_run,
-                        "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
-                        "seconds_per_epoch": tr.seconds_per_epoch})
+    rec = {"run_dir": str(run.run_dir), "model": run.config.model_name, "dataset": run.config.data.name,
+           "task": run.config.task.name, "epochs_run": tr.epochs_run,
+           "final_loss": tr.history[-1]["loss"], "best_loss": tr.best_loss,
+           "seconds_per_epoch": tr.seconds_per_epoch}
+    from graphemb.tracking import log_run
+
+    log_run(args.tracker, name=f"{run.config.model_name}-{run.config.data.name}-{run.config.task.name}",
+            config=run.config.to_dict(), history=tr.history, metrics=rec, run_dir=run.run_dir)
+    result(args, text, rec)
     return 0
 
 
@@ -136,6 +143,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         data_root=args.data_root, deterministic=args.deterministic,
         progress=False if args.no_progress else None, first_seed=args.first_seed,
     )
+    from graphemb.tracking import log_run
+
+    log_run(args.tracker, name=f"{rec['model']}-{rec['dataset']}-{rec['task']}-reproduce",
+            config={"args": {k: v for k, v in vars(args).items() if k != "func"}}, history=[], metrics=rec)
     result(args, api.format_record(rec), rec)
     return 0
 
@@ -156,6 +167,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     runs = [_run_dir(r) for r in args.runs]
     path = viz.write_report(runs, args.out, title=args.title, data_root=args.data_root)
     result(args, f"wrote {path} ({len(runs)} run(s))", {"out": str(path), "runs": [str(r) for r in runs]})
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from graphemb.index import build_index
+
+    meta = build_index(_run_dir(args.run_dir), args.out, backend=args.backend)
+    recall = f", recall@10 {meta['recall@10']:.3f} vs exact" if "recall@10" in meta else ""
+    result(args, f"indexed {meta['n']} x {meta['dim']} {meta['level']} embeddings ({meta['backend']}{recall}) in {args.out}",
+           {**meta, "out": str(args.out)})
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from graphemb.config import ConfigError
+    from graphemb.index import load_index, read_vector
+
+    if (args.id is None) == (args.vector is None):
+        raise ConfigError("pass exactly one of --id NODE_ID or --vector FILE")
+    index = load_index(args.index)
+    hits = index.search(node_id=args.id, vector=None if args.vector is None else read_vector(args.vector), k=args.k,
+                        backend=args.backend)
+    text = "\n".join(f"{i + 1:>3}  {h['score']:.4f}  {h['id']}" for i, h in enumerate(hits))
+    result(args, text, {"query": args.id if args.id is not None else str(args.vector), "k": args.k, "hits": hits})
     return 0
 
 
@@ -229,6 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="graphemb report", help="page title")
     p.add_argument("--data-root", default=None, help="dataset root for the labels (else GRAPHEMB_DATA, then the cache)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("index", help="build a nearest-neighbour index (cosine) over a run's embeddings")
+    p.add_argument("run_dir", help="a run directory written by `graphemb train` (or Embedder.save)")
+    p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--backend", choices=("auto", "numpy", "faiss", "usearch"), default="auto",
+                   help="auto: faiss-cpu, then usearch, when installed, else exact numpy search")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="nearest neighbours of a node id or a vector in an index")
+    p.add_argument("index", help="an index folder written by `graphemb index`")
+    p.add_argument("--id", default=None, help="query by node (or graph) id; the node itself is left out")
+    p.add_argument("--vector", default=None, help="query vector file: .npy, .json list, or numbers in text")
+    p.add_argument("-k", type=int, default=10, help="number of neighbours (default 10)")
+    p.add_argument("--backend", choices=("numpy", "faiss", "usearch"), default=None,
+                   help="search backend (default: the index's; numpy = exact)")
+    p.set_defaults(func=cmd_search)
 
     for mod in ("graphemb.multimodal.cli", "graphemb.matching.cli"):
         try:

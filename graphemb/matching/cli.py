@@ -34,6 +34,8 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
                    help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
     p.add_argument("--preset", default="paper", help="walk preset: paper (TDmatch defaults), fast, tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
+    p.add_argument("--text-encoder", default="minilm",
+                   help="with --features text: minilm (offline MiniLM) or tfidf[:DIM] (no model weights)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     p.add_argument("--gnn-epochs", type=int, default=None, help="GNN training epochs (default: MATCHING_GNN, 30)")
@@ -47,6 +49,14 @@ def _gnn_overrides(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     if getattr(args, "gnn_hidden", None):
         out["model"] = {"encoder": {"hidden_channels": args.gnn_hidden}}
     return out or None
+
+
+def _text_encoder(args: argparse.Namespace) -> Any:
+    if getattr(args, "features", "walks") != "text":
+        return None
+    from graphemb.multimodal.encoders.text import load_text_encoder
+
+    return load_text_encoder(args.text_encoder, device=args.device)
 
 
 def _make_graph(a, b, args: argparse.Namespace, log) -> Any:
@@ -91,12 +101,19 @@ def _embed(args: argparse.Namespace) -> int:
 
     g = MatchingGraph.load(args.graph_dir)
     z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset), features=args.features, seed=args.seed,
-                    device=args.device, gnn_overrides=_gnn_overrides(args))
+                    device=args.device, gnn_overrides=_gnn_overrides(args), text_encoder=_text_encoder(args))
     out = Path(args.out) if args.out else Path(args.graph_dir) / f"embeddings_{args.method}.pt"
-    from graphemb.utils.io import atomic_write
+    if out.suffix in (".npy", ".parquet"):  # a table with the node names as ids
+        import numpy as np
 
-    with atomic_write(out) as f:
-        torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
+        from graphemb.export import write_table
+
+        write_table(out, z.numpy(), {"id": np.asarray(g.names, dtype=str)})
+    else:
+        from graphemb.utils.io import atomic_write
+
+        with atomic_write(out) as f:
+            torch.save({"z": z, "names": g.names, "method": args.method, "seed": args.seed}, f)
     result(args, f"saved {tuple(z.shape)} embeddings to {out}",
            {"out": str(out), "shape": list(z.shape), "method": args.method, "seed": args.seed})
     return 0
@@ -113,7 +130,7 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
     g = _make_graph(dataset.a, dataset.b, args, log)
     t1 = time.perf_counter()
     z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset), features=args.features, seed=args.seed,
-                    device=args.device, gnn_overrides=_gnn_overrides(args))
+                    device=args.device, gnn_overrides=_gnn_overrides(args), text_encoder=_text_encoder(args))
     t2 = time.perf_counter()
     scores, present = object_scores(g, z, dataset.query_side)
     q = torch.as_tensor(dataset.queries, dtype=torch.long)
@@ -162,7 +179,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
     e = sub.add_parser("embed", help="embed a saved matching graph")
     e.add_argument("graph_dir", help="a graph directory written by `graphemb match build`")
-    e.add_argument("--out", default=None, help="output .pt (default GRAPH_DIR/embeddings_<method>.pt)")
+    e.add_argument("--out", default=None, help="output .pt (default GRAPH_DIR/embeddings_<method>.pt), or .parquet / "
+                   ".npy for a table with the node names as ids")
     _embed_args(e)
     e.set_defaults(func=_embed)
 

@@ -2,6 +2,7 @@
 
     graphemb mag encode DATASET --modality text|image|multimodal --encoder NAME_OR_PATH [--device D] [--encoding E]
     graphemb mag train DATASET [--encoding E] --features SPEC --model mlp|gcn|sage|gat [--fusion NAME] [--shots K] [--seeds N] [--json]
+    graphemb mag export DATASET [--encoding E] --features SPEC --out FEATURES.parquet
 
 DATASET: ``synthetic-mag[:n=600,seed=0,...]``, a folder (plain or MAGB layout), or a name
 resolved under ``$GRAPHEMB_DATA``.
@@ -70,7 +71,12 @@ def resolve_features(graph: MultimodalGraph, spec: str, *, device: str = "cpu",
             graph.feature(name)  # raises naming the available sets
             names.append(name)
         else:
-            names.append(encode_graph(graph, mod, load_encoder(mod, name, device), show_progress=show_progress))
+            enc = load_encoder(mod, name, device)
+            if getattr(enc, "fitted", True) is False:  # tfidf: fit on this graph's texts, then cache
+                from graphemb.multimodal.encoders.cache import graph_items
+
+                enc = enc.fit(graph_items(graph, mod))
+            names.append(encode_graph(graph, mod, enc, show_progress=show_progress))
     return names
 
 
@@ -79,6 +85,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     graph = load_mag(args.dataset, encoding=args.encoding)
     enc = load_encoder(args.modality, args.encoder, args.device)
+    if getattr(enc, "fitted", True) is False:  # tfidf: fit on this graph's texts first
+        from graphemb.multimodal.encoders.cache import graph_items
+
+        enc = enc.fit(graph_items(graph, args.modality))
     key = encode_graph(graph, args.modality, enc, batch_size=args.batch_size)
     fs = graph.features[key]
     cache = feature_cache_dir(graph.name, args.modality, enc)
@@ -107,7 +117,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     rec = result_record(args.model, graph.name, "node", protocol, "accuracy", res["accuracy"],
                         time.perf_counter() - t0, extra_values={"macro_f1": res["macro_f1"]})
     rec["features"] = args.features
+    if args.predictions:
+        import numpy as np
+
+        from graphemb.export import write_table
+
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        y = graph.y.numpy() if graph.y is not None else np.full(graph.num_nodes, -1)
+        cols = np.stack([y, res["splits"][0], *res["predictions"]], 1)
+        write_table(args.predictions, cols, {"id": np.asarray(graph.node_ids)},
+                    columns=["label", "split", *[f"pred_seed{s}" for s in seeds]])
+        rec["predictions"] = str(args.predictions)
     result(args, text, rec)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from graphemb.export import write_table
+
+    graph = load_mag(args.dataset, encoding=args.encoding)
+    names = resolve_features(graph, args.features, device=args.device)
+    x = np.concatenate([graph.features[n].x.numpy() for n in names], 1)
+    cols = [f"{n}[{j}]" for n in names for j in range(graph.features[n].x.size(1))]
+    path = write_table(args.out, x, {"id": np.asarray(graph.node_ids)}, columns=cols)
+    result(args, f"wrote {x.shape[0]} x {x.shape[1]} features ({'+'.join(names)}) of {graph.name} to {path}",
+           {"out": str(path), "dataset": graph.name, "feature_sets": names, "shape": list(x.shape)})
     return 0
 
 
@@ -120,7 +156,8 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
     e.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
     e.add_argument("--modality", choices=MODALITIES, required=True, help="which node content to encode")
-    e.add_argument("--encoder", required=True, help="minilm | pixels | a local model folder | a hub name")
+    e.add_argument("--encoder", required=True,
+                   help="minilm | tfidf[:DIM] (no model weights) | pixels | a local model folder | a hub name")
     e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     e.add_argument("--batch-size", type=int, default=64, help="items per encoder batch (default 64)")
     e.set_defaults(func=cmd_encode)
@@ -137,5 +174,14 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     t.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     t.add_argument("--json", action="store_true", help="print one JSON result object as the last line")
+    t.add_argument("--predictions", default=None, metavar="FILE",
+                   help="also write every node's predicted class per seed with its id, label and split (.parquet or .npy)")
     t.set_defaults(func=cmd_train)
+    x = sub.add_parser("export", help="write node features (encoded through the cache) with their node ids")
+    x.add_argument("dataset", help="synthetic-mag[:n=600,...], a MAG folder, or a name under $GRAPHEMB_DATA")
+    x.add_argument("--encoding", default="utf-8", help="text encoding of the dataset's CSV files (default utf-8)")
+    x.add_argument("--features", required=True, help="SPEC, e.g. text:minilm+image:pixels (concatenated in order)")
+    x.add_argument("--out", required=True, help=".parquet (column id, then one per dimension) or .npy (+ .ids.npy)")
+    x.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
+    x.set_defaults(func=cmd_export)
     return p

@@ -106,7 +106,8 @@ def _scores(logits: Tensor, y: Tensor, mask: Tensor) -> tuple[float, float]:
 def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,
                           seed: int = 0, shots: int | None = None, show_progress: bool | None = None) -> dict:
     """One seed of node classification; returns ``accuracy``, ``macro_f1`` (test, at the best
-    validation epoch), ``val_accuracy``, ``best_epoch``."""
+    validation epoch), ``val_accuracy``, ``best_epoch``, and ``predictions`` (``[N]`` class of
+    every node at that epoch) with ``split`` (``[N]``: 0 train, 1 validation, 2 test, -1 unused)."""
     cfg = cfg or NodeTaskConfig()
     dev = resolve_device(cfg.device)
     torch.manual_seed(seed)
@@ -118,6 +119,7 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
                         dropout=cfg.dropout).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     best = (-1.0, 0.0, 0.0, -1)
+    best_pred = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     since = 0
     for epoch in tqdm(range(cfg.epochs), desc=f"{cfg.model}/{cfg.fusion}", leave=False,
                       disable=not progress_enabled(show_progress)):
@@ -133,11 +135,16 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
         if val_acc > best[0]:
             acc, f1 = _scores(logits, y, te)
             best, since = (val_acc, acc, f1, epoch), 0
+            best_pred = logits.argmax(1).cpu()
         else:
             since += 1
             if since >= cfg.patience:
                 break
-    return {"accuracy": best[1], "macro_f1": best[2], "val_accuracy": best[0], "best_epoch": best[3]}
+    split = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    for code, m in enumerate((tr, va, te)):
+        split[m.cpu()] = code
+    return {"accuracy": best[1], "macro_f1": best[2], "val_accuracy": best[0], "best_epoch": best[3],
+            "predictions": best_pred.numpy(), "split": split.numpy()}
 
 
 def node_classification(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,
@@ -149,6 +156,8 @@ def node_classification(graph: MultimodalGraph, features: Sequence[str], cfg: No
     runs = [train_node_classifier(graph, features, cfg, seed=s, shots=shots, show_progress=show_progress)
             for s in seeds]
     out: dict = {"seconds": time.perf_counter() - t0, "seeds": list(seeds)}
+    out["predictions"] = [r["predictions"] for r in runs]  # one [N] array per seed
+    out["splits"] = [r["split"] for r in runs]
     for k in ("accuracy", "macro_f1"):
         out[k] = [r[k] for r in runs]
         out[f"{k}_mean"], out[f"{k}_std"] = summarize(out[k])

@@ -109,7 +109,12 @@ def run_labels(run_dir: PathLike, data_root: Optional[str] = None) -> Optional[n
     config = rundir.load_config(run_dir)
     try:
         ds = load_data(config, data_root)
-    except Exception:  # noqa: BLE001 - colours are optional; the map is drawn without them
+    except Exception as e:  # noqa: BLE001 - colours are optional; the map is drawn without them
+        import logging
+
+        logging.getLogger("graphemb.viz").warning(
+            "no labels for %s (dataset %r could not be loaded: %s); the map is drawn in one colour",
+            run_dir, config.data.name, e)
         return None
     if ds.level == "graph":
         ys = [getattr(g, "y", None) for g in ds.graphs]

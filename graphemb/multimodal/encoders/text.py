@@ -157,13 +157,18 @@ def load_text_encoder(name_or_path: str = "minilm", *, pooling: str = "mean", ma
 
     Args:
         name_or_path: ``"minilm"`` (default, offline all-MiniLM-L6-v2, 384-d), a local model
-            directory, or a hub name.
+            directory, a hub name, or ``"tfidf"`` / ``"tfidf:DIM"`` (TF-IDF + SVD, no model
+            weights; :mod:`graphemb.multimodal.encoders.tfidf`).
         pooling: ``"mean"`` (masked mean, MAGB default), ``"cls"`` or ``"last"`` (last real token).
         max_length: tokens kept per text (longer texts are truncated); default 256.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
         normalize: L2-normalise the output vectors (default off, as MAGB's stored features).
         backend: ``"auto"``, ``"transformers"`` or ``"sentence-transformers"`` (see module doc).
     """
+    if name_or_path.strip().lower().split(":")[0] == "tfidf":  # no pretrained model at all
+        from graphemb.multimodal.encoders.tfidf import load_tfidf_encoder
+
+        return load_tfidf_encoder(name_or_path)  # type: ignore[return-value]
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if max_length < 1:
