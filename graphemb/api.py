@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -97,6 +97,14 @@ def prepare_training_input(config: RunConfig, dataset):
     _check_task(task, dataset)
     _validate(dataset)
     if task == "node":
+        if config.train.select_by == "val":
+            # Unsupervised checkpoint selection on held-out edges (MaskGAE's node protocol): the
+            # encoder trains on the training edges; embeddings are still of the full graph.
+            from graphemb.data.splits import link_split
+
+            split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
+                               test_ratio=config.task.link_test_ratio, seed=config.train.seed)
+            return split.train_data, split
         return dataset.data, None
     if task == "link":
         from graphemb.data.ogb import official_link_split
@@ -128,7 +136,7 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \
             if not hasattr(dataset, "graph_ids") else torch.as_tensor(dataset.graph_ids)
         return emb, ids
-    emb = embed_nodes_for(model, train_input, config.train)
+    emb = embed_nodes_for(model, dataset.data if config.task.name == "node" else train_input, config.train)
     ids = getattr(dataset.data, "node_id", None)
     if ids is None:
         ids = torch.arange(emb.size(0))
@@ -278,10 +286,36 @@ def _train(config: RunConfig, dataset, checkpoint: Optional[Path] = None, resume
     train_input, split = prepare_training_input(config, dataset)
     in_channels = _in_channels(train_input, dataset)
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
-    result = fit(model, train_input, config.train, checkpoint=checkpoint, resume=resume)
+    result = fit(model, train_input, config.train, checkpoint=checkpoint, resume=resume,
+                 val_score=_link_val_score(split, train_input))
     emb, ids = compute_embeddings(model, config, train_input, dataset)
     model.cpu().eval()
     return Run(config, model, result, emb, ids, dataset, split, None)
+
+
+def _link_val_score(split, train_data):
+    """Unsupervised checkpoint score for ``train.select_by=val``: validation-edge AUC of the model's
+    pair scores (``model.link_scores(x, edge_index, pairs)`` when it has a decoder for them, else
+    ``z_u . z_v`` of its embeddings).
+    Uses validation edges and sampled non-edges only, never labels. ``None`` without a link split."""
+    if split is None:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    from graphemb.evaluation.link import pair_dot
+
+    def score(model: EmbeddingModel) -> float:
+        dev = next(model.parameters()).device
+        x, ei = train_data.x.to(dev), train_data.edge_index.to(dev)
+        scorer = getattr(model, "link_scores", None)
+        z = model.embed(x, ei) if scorer is None else None
+        with torch.no_grad():
+            pos, neg = (scorer(x, ei, e.to(dev)) if scorer is not None else pair_dot(z, e.to(dev))
+                        for e in (split.val_pos, split.val_neg))
+        labels = np.r_[np.ones(pos.numel()), np.zeros(neg.numel())]
+        return float(roc_auc_score(labels, torch.cat([pos, neg]).double().cpu().numpy()))
+
+    return score
 
 
 def _train_summary(result: TrainResult) -> Dict[str, Any]:
@@ -317,7 +351,62 @@ def save_run(run: Run, out: Optional[PathLike] = None, *, overwrite: bool = Fals
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None) -> Any:
+DEFAULT_RANDOM_SPLIT = "1:1:8"
+
+
+def parse_split(text: str) -> Tuple[float, float, float]:
+    """``"1:1:8"`` -> ``(0.1, 0.1, 0.8)``: train/val/test proportions of a random node split."""
+    from graphemb.config import ConfigError
+
+    try:
+        parts = [float(p) for p in str(text).split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0 or parts[0] == 0 or parts[2] == 0:
+        raise ConfigError(f"task.split must look like train:val:test with positive train and test parts "
+                          f"(e.g. 1:1:8), got {text!r}")
+    total = sum(parts)
+    return parts[0] / total, parts[1] / total, parts[2] / total
+
+
+def node_split_name(config: RunConfig, dataset) -> str:
+    """``public`` or ``random a:b:c`` (per seed): the node split the evaluation uses."""
+    d = dataset.data
+    if config.task.split is None and getattr(d, "train_mask", None) is not None:
+        return "public"
+    return f"random {config.task.split or DEFAULT_RANDOM_SPLIT} per seed"
+
+
+def node_masks(config: RunConfig, dataset, seed: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Train/val/test masks: the public split, or a random split drawn with ``seed``."""
+    from graphemb.data.splits import random_split_indices
+
+    d = dataset.data
+    if config.task.split is None and getattr(d, "train_mask", None) is not None:
+        return d.train_mask, d.val_mask, d.test_mask
+    fr = parse_split(config.task.split or DEFAULT_RANDOM_SPLIT)
+    masks = []
+    for idx in random_split_indices(d.num_nodes, fr, seed=seed):
+        m = torch.zeros(d.num_nodes, dtype=torch.bool)
+        m[idx] = True
+        masks.append(m)
+    return masks[0], masks[1], masks[2]
+
+
+def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = None) -> str:
+    """Which data split a record's numbers come from (stored in every JSON record)."""
+    if task == "node":
+        return node_split_name(config, dataset)
+    if task == "graph" and (protocol or config.task.protocol) == "mlp":
+        return "random 50/20/30 per seed"
+    if task == "link":
+        t = config.task
+        return f"edges {1 - t.link_val_ratio - t.link_test_ratio:.2f}/{t.link_val_ratio:.2f}/{t.link_test_ratio:.2f} per seed"
+    return "dataset 10 folds" if getattr(dataset, "folds", None) else "stratified folds per seed"
+
+
+def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None,
+                 config: Optional[RunConfig] = None, seed: int = 0) -> Any:
     from graphemb.evaluation.protocols import EvalInputs
 
     options = dict(options or {})
@@ -325,8 +414,12 @@ def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optiona
     official = getattr(dataset, "extra", {}).get("split_idx")  # OGB: the official split
     if task == "node":
         d = dataset.data
-        return EvalInputs(embeddings, y=d.y, train_mask=d.train_mask, val_mask=d.val_mask, test_mask=d.test_mask,
-                          options=options, dataset=name, split_idx=official)
+        if config is not None:
+            tr, va, te = node_masks(config, dataset, seed)
+        else:
+            tr, va, te = d.train_mask, d.val_mask, d.test_mask
+        return EvalInputs(embeddings, y=d.y, train_mask=tr, val_mask=va, test_mask=te, options=options,
+                          dataset=name, split_idx=official)
     if task == "link":
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
@@ -374,7 +467,7 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
     if ogb_dataset:
         _ogb.check_protocol(dataset.name, task, key.split("/", 1)[1])
     seed = config.train.seed if seed is None else seed
-    inputs = _eval_inputs(task, embeddings, dataset, split, options)
+    inputs = _eval_inputs(task, embeddings, dataset, split, options, config=config, seed=seed)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
 
 
@@ -424,6 +517,7 @@ def evaluate(
         rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                                   time.perf_counter() - start)
         _name_official_protocol(rec, dataset, name)
+        rec["split"] = split_name(config, dataset, task or config.task.name, name)
         if run_dir is not None:
             def add_record(metrics: Dict[str, Any]) -> None:
                 metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -473,6 +567,7 @@ def reproduce(
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
     _name_official_protocol(rec, loaded, name)
+    rec["split"] = split_name(base, loaded, base.task.name, name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     return rec

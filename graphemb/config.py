@@ -160,6 +160,14 @@ class TrainConfig:
         deterministic: request deterministic kernels where torch has them.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         progress: progress bar on/off; ``None`` = only on a TTY.
+        lr_schedule: ``constant`` (default) or ``cosine`` (GraphMAE), applied per epoch
+            (``graphemb.training.schedules``).
+        warmup_epochs: linear learning-rate warm-up epochs before the schedule (BGRL); 0 = none.
+        select_by: which weights training returns: ``None`` (default) the last epoch's, or the
+            best-loss epoch's when ``patience`` > 0; ``"val"`` the epoch with the best
+            unsupervised validation score (link task: AUC of the model's pair scores on the
+            validation edges, no labels; MaskGAE).
+        val_every: epochs between validation scores when ``select_by="val"``.
         checkpoint_every: save a resumable checkpoint (model, optimiser, RNG states, epoch,
             early-stopping state, history) every this many epochs while a run directory is
             written (``--resume``); 0 disables it. Default 10.
@@ -181,6 +189,10 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "cpu"
     progress: Optional[bool] = None
+    lr_schedule: str = field(default="constant", metadata=check(choices=("constant", "cosine")))
+    warmup_epochs: int = field(default=0, metadata=check(ge=0))
+    select_by: Optional[str] = None
+    val_every: int = field(default=1, metadata=check(gt=0))
     checkpoint_every: int = field(default=10, metadata=check(ge=0))
 
     def validate(self) -> None:
@@ -200,6 +212,9 @@ class TaskConfig:
         link_val_ratio / link_test_ratio: edge split for link prediction (85/5/10 by default);
             the encoder sees training edges only.
         graph_pool: graph readout over node embeddings (``sum``, ``mean``, ``max``).
+        split: node task: ``None`` (default) = the dataset's public split when it has one, else a
+            random ``1:1:8`` train/val/test split drawn per seed (BGRL's 10/10/80); a ratio string
+            ``"a:b:c"`` forces a random split with those proportions (stratified by nothing).
         graph_readout: pool every encoder layer and concatenate (``concat``) or the model's output
             embedding ``z`` only (``last``). ``concat`` takes ``ModelOutput.layers``: for VGAE these
             are the encoder layers before the mu/logstd heads, so mu itself is not pooled.
@@ -211,6 +226,7 @@ class TaskConfig:
     link_test_ratio: float = field(default=0.10, metadata=check(gt=0, lt=1))
     graph_pool: str = field(default="sum", metadata=check(choices=("sum", "add", "mean", "max")))
     graph_readout: str = field(default="concat", metadata=check(choices=("concat", "last")))
+    split: Optional[str] = None
 
     def validate(self) -> None:
         if self.link_val_ratio + self.link_test_ratio >= 1:
@@ -349,7 +365,10 @@ def parse_override(text: str) -> Dict[str, Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    if re.fullmatch(r"\s*\d+(\.\d+)?(:\d+(\.\d+)?)+\s*", raw):
+        value: Any = raw.strip()  # "1:1:8" is a ratio, not YAML 1.1's base-60 integer
+    else:
+        value = yaml.safe_load(raw) if raw.strip() else ""
     if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         value = float(value)  # YAML 1.1 reads "5e-6" (no dot) as a string
     out: Dict[str, Any] = value
@@ -427,7 +446,8 @@ def build_run_config(
     if task_name not in TASKS:
         raise ConfigError(f"unknown task {task_name!r}; choose one of {list(TASKS)}")
     preset_name = layered.get("preset") or "default"
-    base = get_preset(name, preset_name, task_name)  # nested dict of preset values
+    ds_name = (layered.get("data") or {}).get("name", DataConfig.name)
+    base = get_preset(name, preset_name, task_name, dataset=ds_name)  # nested dict of preset values
     merged = deep_update(base, {k: v for k, v in layered.items() if k != "model"})
     # Layer over the model's own defaults, so that a partial section (``encoder: {conv: gin}``)
     # keeps the model's other encoder defaults instead of EncoderConfig's generic ones.

@@ -54,3 +54,65 @@ def test_every_registered_model_has_a_case():
     covered = {c.name for c in _all_cases()}
     missing = sorted(set(MODELS.names()) - covered)
     assert not missing, f"registered models without a test case in tests/test_models.py: {missing}"
+
+
+# --- self-supervised model zoo (issue 8); behaviour tests in tests/test_models_zoo.py ------------
+from graphemb.models import BGRLConfig, DGIConfig, GraphMAE2Config, GraphMAEConfig, MaskGAEConfig  # noqa: E402
+
+
+class TestGraphMAE(ModelCase):
+    name = "graphmae"
+
+    def small_config(self):
+        return GraphMAEConfig(encoder=EncoderConfig(conv="gat", hidden_channels=8, heads=2, act="prelu",
+                                                    act_last=True, dropout=0.2, dropout_position="before"),
+                              replace_rate=0.25)
+
+
+class TestGraphMAEGraphLevel(ModelCase):
+    name = "graphmae"
+
+    def small_config(self):
+        return GraphMAEConfig(encoder=EncoderConfig(conv="gin", hidden_channels=8, num_layers=2, norm="batch",
+                                                    act="prelu", act_last=True), decoder="gin", gamma=2.0)
+
+
+class TestGraphMAE2(ModelCase):
+    name = "graphmae2"
+
+    def small_config(self):
+        return GraphMAE2Config(encoder=EncoderConfig(conv="gat", hidden_channels=8, heads=2, act="prelu",
+                                                     act_last=True), projector_channels=6, remask="random",
+                               num_remask=2, momentum=0.9)
+
+
+class TestMaskGAE(ModelCase):
+    name = "maskgae"
+
+    def small_config(self):
+        return MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, norm="batch", act="elu",
+                                                   act_last=True, dropout=0.5, dropout_position="before"),
+                             decoder_channels=6)
+
+
+class TestMaskGAEEdge(ModelCase):
+    name = "maskgae"
+
+    def small_config(self):
+        return MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True),
+                             mask="edge", decoder_channels=6, l2_normalize=False)
+
+
+class TestBGRL(ModelCase):
+    name = "bgrl"
+
+    def small_config(self):
+        return BGRLConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, norm="batch", act="prelu",
+                                                act_last=True), predictor_channels=6)
+
+
+class TestDGI(ModelCase):
+    name = "dgi"
+
+    def small_config(self):
+        return DGIConfig(encoder=EncoderConfig(hidden_channels=8, num_layers=1, act="prelu", act_last=True))

@@ -6,7 +6,7 @@ See ``datasets/README.md`` for the lookup order (``--data-root`` / ``GRAPHEMB_DA
 from graphemb.data.paths import DatasetNotFoundError, cache_root, data_roots
 from graphemb.data.registry import (DATASETS, DatasetSpec, GraphDataset, UnknownDatasetError, list_datasets,
                                     load_dataset, register_dataset, resolve)
-from graphemb.data import planetoid, tu, synthetic, ogb  # noqa: F401  (register loaders)
+from graphemb.data import planetoid, tu, synthetic, ogb, npz_graphs  # noqa: F401  (register loaders)
 from graphemb.data.ogb import ogb_safe_loading
 from graphemb.data.features import default_features, degree_onehot, featurize_graphs
 from graphemb.data.validate import GraphReport, validate_graph

@@ -13,6 +13,8 @@ The trainer, the evaluators, the CLI and the test template rely only on this con
 * ``embed(x, edge_index, batch=None) -> Tensor [N, d]`` — deterministic node embeddings
   (eval mode, no sampling); graph embeddings are pooled from these by ``graphemb.nn.readout``.
 * ``param_groups(lr) -> list[dict]`` — optimiser groups (IsoC-VGAE trains degree heads faster).
+* ``after_step(step, total_steps)`` — called by the trainer after every optimiser step (0-based
+  ``step`` of ``total_steps``); EMA target networks update here (BGRL, GraphMAE2). No-op default.
 * ``Config`` (a dataclass) and ``from_config(in_channels, cfg)`` — the one source of truth for
   hyperparameters; YAML files and ``--set`` overrides fill this dataclass.
 
@@ -140,6 +142,9 @@ class EmbeddingModel(nn.Module):
         layer-wise inference over node chunks (``graphemb.training.inference``). Default: the
         encoder's (``embed = h^L``); override when the embedding adds layers (VGAE's mu head)."""
         return self.encoder.stages()
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Hook after each optimiser step (EMA target updates); nothing by default."""
 
     def param_groups(self, lr: float) -> List[Dict[str, Any]]:
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]

@@ -55,6 +55,9 @@ class EncoderConfig:
             ``experiments/mag/RESULTS.md``). Re-applied by :meth:`GNNEncoder.reset_parameters`.
         gat_attention_dropout: ``"gat"`` only: dropout on the attention coefficients
             (GATConv ``dropout``; default ``0.0``).
+        dropout_position: ``"after"`` (default): dropout after each post-processed layer's
+            activation; ``"before"``: dropout on every layer's *input* (``x`` included, the last
+            layer's output never), as GraphMAE's ``feat_drop`` and MaskGAE's encoder do.
     """
 
     conv: str = field(default="gcn", metadata=check(choices=CONVS))
@@ -75,6 +78,7 @@ class EncoderConfig:
     pair_norm_per_graph: bool = True
     gat_uniform_init: bool = False
     gat_attention_dropout: float = field(default=0.0, metadata=check(ge=0, lt=1))
+    dropout_position: str = field(default="after", metadata=check(choices=("after", "before")))
 
     def validate(self) -> None:
         if self.conv not in CONVS:
@@ -87,6 +91,8 @@ class EncoderConfig:
             raise ValueError(f"encoder num_layers must be >= 1, got {self.num_layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"encoder dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout_position not in ("after", "before"):
+            raise ValueError(f"encoder dropout_position must be 'after' or 'before', got {self.dropout_position!r}")
         if not 0.0 <= self.gat_attention_dropout < 1.0:
             raise ValueError(f"encoder gat_attention_dropout must be in [0, 1), got {self.gat_attention_dropout}")
         if self.conv == "gat":
@@ -195,12 +201,16 @@ class GNNEncoder(nn.Module):
             raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
         out: List[Tensor] = []
         h = x
+        before = self.cfg.dropout_position == "before"
         for conv, norm, act, post, nb in zip(self.convs, self.norms, self.acts, self._post, self._norm_batch):
+            if before:
+                h = F.dropout(h, self.cfg.dropout, training=self.training)
             h = conv(h, edge_index)
             if post:
                 h = norm(h, batch) if nb else norm(h)
                 h = act(h)
-                h = F.dropout(h, self.cfg.dropout, training=self.training)
+                if not before:
+                    h = F.dropout(h, self.cfg.dropout, training=self.training)
             out.append(h)
         return out
 

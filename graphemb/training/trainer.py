@@ -21,6 +21,7 @@ from graphemb.config import TrainConfig, validate
 from graphemb.models.base import EmbeddingModel
 from graphemb.training.precision import autocast_context, compiled
 from graphemb.training.sampling import check_seed_batches, step_loss
+from graphemb.training.schedules import make_scheduler
 from graphemb.utils.device import resolve_device
 from graphemb.utils.progress import progress
 
@@ -41,6 +42,8 @@ class TrainResult:
         seconds_per_epoch: ``seconds / epochs_run``.
         peak_memory_mb: peak CUDA memory allocated when on CUDA, else the process's peak
             resident set size (includes data loading).
+        best_val_epoch / best_val_score: with ``select_by="val"``, the epoch whose weights were
+            restored and its validation score (else ``0`` / ``None``).
     """
 
     history: List[Dict[str, float]] = field(default_factory=list)
@@ -51,6 +54,8 @@ class TrainResult:
     seconds: float = 0.0
     seconds_per_epoch: float = 0.0
     peak_memory_mb: Optional[float] = None
+    best_val_epoch: int = 0
+    best_val_score: Optional[float] = None
 
 
 def neighbor_sampling_available() -> bool:
@@ -91,6 +96,51 @@ def _peak_memory_mb(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def steps_per_epoch(data: GraphInput, cfg: TrainConfig) -> int:
+    """Optimiser steps in one epoch (what EMA schedules count): 1 full batch, else batches."""
+    if isinstance(data, Data):
+        return 1 if not cfg.num_neighbors else max(math.ceil(data.num_nodes / cfg.batch_size), 1)
+    return max(math.ceil(len(data) / cfg.batch_size), 1)
+
+
+class ValidationSelector:
+    """Checkpoint selection on an unsupervised validation score (higher is better).
+
+    ``score_fn(model) -> float`` is called every ``every`` epochs (and at the last one); the
+    best-scoring weights are kept and restored by :meth:`restore`.
+    """
+
+    def __init__(self, score_fn: Optional[Callable[[EmbeddingModel], float]], every: int, epochs: int) -> None:
+        if score_fn is None:
+            raise ValueError("train.select_by='val' needs a validation score: train the link task "
+                             "(validation edges), or drop --set train.select_by")
+        if every < 1:
+            raise ValueError(f"train.val_every must be >= 1, got {every}")
+        self.score_fn, self.every, self.epochs = score_fn, every, epochs
+        self.best_score, self.best_epoch, self.best_state = -math.inf, 0, None
+
+    def step(self, model: EmbeddingModel, epoch: int, record: Dict[str, float]) -> None:
+        if epoch % self.every and epoch != self.epochs:
+            return
+        score = float(self.score_fn(model))
+        record["val_score"] = score
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+
+    def restore(self, model: EmbeddingModel, result: "TrainResult") -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+            result.best_val_epoch, result.best_val_score = self.best_epoch, self.best_score
+
+
+def _after_step(model: EmbeddingModel, step: int, total_steps: int) -> None:
+    """The model's post-optimiser-step hook (EMA target updates), when it has one."""
+    hook = getattr(model, "after_step", None)
+    if hook is not None:
+        hook(step, total_steps)
 
 
 # ----------------------------------------------------------------------------- resumable state
@@ -184,18 +234,25 @@ def _checkpoint_due(cfg: TrainConfig, epoch: int, checkpoint: Optional[Path]) ->
 
 
 def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
-        checkpoint: Optional[Union[str, Path]] = None, resume: bool = False) -> TrainResult:
+        checkpoint: Optional[Union[str, Path]] = None, resume: bool = False,
+        val_score: Optional[Callable[[EmbeddingModel], float]] = None) -> TrainResult:
     """Train ``model`` in place on ``data`` with Adam; return the loss history and timings.
 
     Early stopping watches the epoch's mean training loss (``cfg.patience`` > 0) and restores
-    the weights of the best epoch. Raises ``FloatingPointError`` naming the epoch when the loss
-    becomes NaN/inf.
+    the weights of the best epoch. With ``cfg.select_by == "val"``, ``val_score(model)`` (higher
+    is better; no labels) picks the weights returned instead. ``cfg.lr_schedule`` /
+    ``cfg.warmup_epochs`` set a per-epoch learning-rate schedule; ``model.after_step(step,
+    total_steps)`` runs after every optimiser step. Raises ``FloatingPointError`` naming the epoch
+    when the loss becomes NaN/inf.
 
     Args:
         checkpoint: file for a resumable training state, written every ``cfg.checkpoint_every``
             epochs (model, optimiser, RNG states, epoch, early stopping, history).
         resume: continue from ``checkpoint`` instead of starting at epoch 1; the run then ends
-            with the same weights as an uninterrupted one (same config, seed and device).
+            with the same weights as an uninterrupted one (same config, seed and device; the LR
+            schedule and EMA targets are part of the saved state, the validation selector's best
+            weights are not).
+        val_score: the unsupervised score ``cfg.select_by="val"`` needs (see :class:`ValidationSelector`).
     """
     validate(cfg, "train")
     checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -215,12 +272,20 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     epoch_batches = make_batches(data, cfg, generator, seed_kind=getattr(model, "seed_kind", "nodes"))
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
     runner = compiled(model, cfg.compile)
+    scheduler = make_scheduler(optimizer, cfg.epochs, cfg.lr_schedule, cfg.warmup_epochs)
+    selector = ValidationSelector(val_score, cfg.val_every, cfg.epochs) if cfg.select_by == "val" else None
+    if cfg.select_by not in (None, "val"):
+        raise ValueError(f"unknown train.select_by {cfg.select_by!r}; choose 'val' or leave it unset")
+    total_steps, step = cfg.epochs * steps_per_epoch(data, cfg), 0
 
     stateful: Dict[str, Any] = {"model": model, "optimizer": optimizer}  # all saved in a checkpoint
+    if scheduler is not None:
+        stateful["scheduler"] = scheduler
     result = TrainResult()
     loop = _LoopState()
     if resume:
         loop = load_resume_state(checkpoint, stateful, generator, result, device)
+        step = loop.epoch * steps_per_epoch(data, cfg)
     best_state, wait = loop.best_state, loop.wait
     start = time.perf_counter()
     bar = progress(range(loop.epoch + 1, cfg.epochs + 1), enabled=cfg.progress, desc="train", unit="epoch")
@@ -243,12 +308,18 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            _after_step(model, step, total_steps)
+            step += 1
             w = float(batch.num_graphs) if isinstance(batch, Batch) else 1.0
             weight_sum += w
             totals["loss"] = totals.get("loss", 0.0) + w * float(loss.total.detach())
             for k, v in loss.parts.items():
                 totals[k] = totals.get(k, 0.0) + w * float(v)
         record = {k: v / weight_sum for k, v in totals.items()}
+        if scheduler is not None:
+            scheduler.step()
+        if selector is not None:
+            selector.step(model, epoch, record)
         result.history.append(record)
         result.epochs_run = epoch
         if hasattr(bar, "set_postfix"):
@@ -271,4 +342,6 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     result.peak_memory_mb = _peak_memory_mb(device)
     if best_state is not None:
         model.load_state_dict(best_state)
+    if selector is not None:
+        selector.restore(model, result)
     return result

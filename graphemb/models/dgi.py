@@ -1,0 +1,92 @@
+"""Deep Graph Infomax (Velickovic et al., ICLR 2019, arXiv 1809.10341), wrapping PyG's
+:class:`torch_geometric.nn.DeepGraphInfomax` (its bilinear discriminator ``weight`` and its
+``loss``) behind the graphemb model contract.
+
+Positive patches ``z = h^L`` of the graph, negative patches of the row-shuffled features
+(DGI's corruption), summary ``s = sigmoid(mean_i z_i)``; loss = BCE of the bilinear
+discriminator on (z_i, s) vs (z~_i, s). A mini-batch of graphs is treated as one disconnected
+graph with one summary (DGI is a node-level method; InfoGraph is its graph-level relative).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import DeepGraphInfomax
+
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.models.gae import check_config
+from graphemb.nn.encoders import EncoderConfig, GNNEncoder
+
+
+def mean_summary(z: Tensor, *args) -> Tensor:
+    """DGI readout: ``sigmoid(mean over nodes)``, ``[d]``."""
+    return torch.sigmoid(z.mean(dim=0))
+
+
+def shuffle_rows(x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """DGI corruption: permute the rows of ``x``, keep the graph."""
+    return x[torch.randperm(x.size(0), device=x.device)], edge_index, batch
+
+
+class _LastLayer(torch.nn.Module):
+    """Adapts a layer-list encoder to PyG's ``encoder(x, edge_index, batch) -> Tensor``."""
+
+    def __init__(self, encoder: GNNEncoder) -> None:
+        super().__init__()
+        self.gnn = encoder
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> Tensor:
+        return self.gnn(x, edge_index, batch)[-1]
+
+
+@dataclass
+class DGIConfig:
+    """DGI hyperparameters (defaults: the paper's transductive setting, one GCN layer of 512
+    with PReLU)."""
+
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(
+        conv="gcn", hidden_channels=512, num_layers=1, act="prelu", act_last=True))
+
+
+class DGI(EmbeddingModel):
+    """Deep Graph Infomax; ``extras``: ``neg_z`` (corrupted patches) and ``summary`` ``[d]``.
+
+    Args:
+        encoder: a :class:`GNNEncoder` (its last layer should be nonlinear, as in DGI).
+    """
+
+    Config: ClassVar[type] = DGIConfig
+
+    def __init__(self, encoder: GNNEncoder) -> None:
+        super().__init__()
+        self.dgi = DeepGraphInfomax(encoder.out_channels, encoder=_LastLayer(encoder),
+                                    summary=mean_summary, corruption=shuffle_rows)
+
+    @property
+    def encoder(self) -> GNNEncoder:
+        return self.dgi.encoder.gnn
+
+    @classmethod
+    def from_config(cls, in_channels: int, cfg: Optional[DGIConfig] = None) -> "DGI":
+        cfg = cfg if cfg is not None else DGIConfig()
+        check_config(cls, cfg)
+        return cls(GNNEncoder(in_channels, cfg.encoder))
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+        layers = self.encoder(x, edge_index, batch)
+        if not self.training:
+            return ModelOutput(z=layers[-1], layers=layers)
+        # DeepGraphInfomax.forward, with the positive pass's layers kept for graph readouts.
+        neg_z = self.dgi.encoder(*self.dgi.corruption(x, edge_index, batch))
+        summary = self.dgi.summary(layers[-1])
+        return ModelOutput(z=layers[-1], layers=layers, extras={"neg_z": neg_z, "summary": summary})
+
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
+        total = self.dgi.loss(out.z, out.extras["neg_z"], out.extras["summary"])
+        return LossOutput(total=total, parts={"infomax": float(total.detach())})
+
+
+MODELS.register("dgi", DGI)
