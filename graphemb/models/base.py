@@ -143,6 +143,12 @@ class EmbeddingModel(nn.Module):
         encoder's (``embed = h^L``); override when the embedding adds layers (VGAE's mu head)."""
         return self.encoder.stages()
 
+    def combine_stage_outputs(self, outputs: List[Tensor]) -> Tensor:
+        """The embedding from the outputs of :meth:`inference_stages` (one ``[N, d_l]`` tensor
+        per stage, in order), for layer-wise inference. Default: the last stage's output;
+        override when :meth:`embed` reads several layers (MaskGAE concatenates them)."""
+        return outputs[-1]
+
     def after_step(self, step: int, total_steps: int) -> None:
         """Hook after each optimiser step (EMA target updates); nothing by default."""
 

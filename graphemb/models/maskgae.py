@@ -13,7 +13,7 @@ Embedding: every encoder layer on the full graph, concatenated and L2-normalised
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import ClassVar, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +94,9 @@ class MaskGAE(EmbeddingModel):
     def _embedding(self, layers) -> Tensor:
         z = torch.cat(layers, dim=-1)
         return F.normalize(z, p=2, dim=-1) if self.l2_normalize else z
+
+    def combine_stage_outputs(self, outputs: List[Tensor]) -> Tensor:
+        return self._embedding(outputs)
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
         if not self.training:

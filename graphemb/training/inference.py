@@ -104,7 +104,8 @@ def embed_nodes_layerwise(model: EmbeddingModel, data: Data, device: str | torch
     ``O(E d L)`` activations of a full-batch pass. The same numbers as :func:`embed_nodes`.
 
     Uses ``model.inference_stages()`` (default: the encoder's stages; a model whose embedding
-    adds layers on top of the encoder, e.g. VGAE's ``mu`` head, lists them too).
+    adds layers on top of the encoder, e.g. VGAE's ``mu`` head, lists them too) and
+    ``model.combine_stage_outputs`` (default: the last stage; MaskGAE concatenates them all).
     """
     from graphemb.training.sampling import to_csr
 
@@ -120,13 +121,15 @@ def embed_nodes_layerwise(model: EmbeddingModel, data: Data, device: str | torch
     csr = to_csr(ei, n)
     deg_hat = csr.degree().to(torch.float) + 1
     h = data.x.float().cpu()
+    outputs = []
     for stage in model.inference_stages():
         if isinstance(stage.conv, GCNConv):
             h = _gcn_stage(stage.conv, h, csr, deg_hat, chunk_size, dev)
         else:
             h = _local_stage(stage.conv, h, csr, chunk_size, dev)
         h = torch.cat([stage.post(h[s:s + chunk_size].to(dev)).cpu() for s in range(0, n, chunk_size)], 0)
-    return h
+        outputs.append(h)
+    return model.combine_stage_outputs(outputs)
 
 
 def embed_nodes_for(model: EmbeddingModel, data: Data, train_cfg) -> Tensor:
