@@ -177,9 +177,27 @@ def staleness(row, stored: dict) -> str:
     """Why a stored row no longer shows the current code's recipe ("" when it does)."""
     if stored.get("stale"):
         return stored["stale"]
-    if "config" in stored and stored["config"] != current_config(*row):
-        return "its config differs from the row's current config; rerun"
+    if "config" in stored:
+        changed = config_changes(stored["config"], current_config(*row))
+        if changed:
+            return f"its config differs from the row's current config ({', '.join(changed[:3])}); rerun"
     return ""
+
+
+def config_changes(stored: dict, current: dict, prefix: str = "") -> list:
+    """Dotted keys whose stored value differs from the current one. Keys the record does not
+    have are options added after it was written: their defaults keep the old behaviour (the
+    convention for every new config field), so they do not make a record stale."""
+    out = []
+    for k, v in current.items():
+        if k not in stored:
+            continue
+        if isinstance(v, dict) and isinstance(stored[k], dict):
+            out += config_changes(stored[k], v, f"{prefix}{k}.")
+        elif stored[k] != v:
+            out.append(f"{prefix}{k}")
+    out += [f"{prefix}{k}" for k in stored if k not in current]
+    return out
 
 
 def fmt(block, scale=100.0) -> str:
