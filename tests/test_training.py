@@ -186,6 +186,22 @@ def test_fit_embeddings_for_other_pipelines():
         api.fit_embeddings(d)
 
 
+def test_fit_embeddings_returns_the_trained_model_on_request():
+    d = _graph()
+    kw = dict(overrides={"train": {"epochs": 3}, "model": {"encoder": {"hidden_channels": 8}}}, seed=1)
+    z, model = api.fit_embeddings(d, return_model=True, **kw)
+    assert not model.training
+    # the returned model is the one that made z (not a fresh or re-initialised one) ...
+    assert torch.allclose(model.embed(d.x, d.edge_index), z, atol=1e-6)
+    # ... and the same seed without return_model gives the same embeddings
+    assert torch.allclose(api.fit_embeddings(d, **kw), z, atol=1e-6)
+    # inductive use: another graph with the same feature width
+    other = _graph()
+    other.x = other.x.flip(0)
+    z2 = model.embed(other.x, other.edge_index)
+    assert z2.shape == z.shape and not torch.allclose(z2, z)
+
+
 def test_export_embeddings_formats(tmp_path):
     out = tmp_path / "r"
     api.train("gae", "synthetic", task="link", out=out,
