@@ -57,6 +57,22 @@ def test_ranks_share_the_batches_of_one_process(kind):
             assert torch.equal(joined, full)  # the same pairs, in the same order
 
 
+def test_ranks_share_the_graph_batches_of_pygs_loader():
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader
+
+    from graphemb.training.trainer import make_batches
+
+    graphs = [Data(x=torch.full((i + 1, 1), float(i)), edge_index=torch.zeros(2, 0, dtype=torch.long))
+              for i in range(11)]
+    which = lambda b: sorted(int(v) for v in torch.unique(b.x))  # noqa: E731 - graph i has features i
+    one = [which(b) for b in DataLoader(graphs, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(3))]
+    cfg = TrainConfig(batch_size=2)
+    ranks = [[which(b) for b in make_batches(graphs, cfg, torch.Generator().manual_seed(3),
+                                             world=World(r, 2, active=True))()] for r in range(2)]
+    assert [sorted(a + b) for a, b in zip(*ranks)] == one and all(ranks[0]) and all(ranks[1])
+
+
 def test_distributed_without_a_process_group_is_a_config_error(monkeypatch):
     for k in distributed.TORCHRUN_ENV:
         monkeypatch.delenv(k, raising=False)
@@ -113,3 +129,21 @@ def test_two_gloo_processes_train_one_model_like_one_process_with_the_global_bat
         emb, _, _ = rundir.load_embeddings(tmp_path / name)
         assert torch.allclose(torch.as_tensor(emb), one.embeddings, rtol=1e-4, atol=1e-5)
         assert not rundir.partial_dir(tmp_path / name).exists()
+
+
+@pytest.mark.slow
+def test_torchrun_cli_reports_and_writes_on_rank_zero_only(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", GRAPHEMB_PROGRESS="0")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(_free_port()), "-m", "graphemb", "train", "bgrl", "--dataset", "synthetic", "--out", str(out),
+           "--set", "data.options.num_nodes=60", "--set", "model.encoder.hidden_channels=8", "--set", "train.epochs=2",
+           "--set", "train.num_neighbors=[3,3]", "--set", "train.batch_size=16", "--set", "train.distributed=true"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("trained bgrl on synthetic") == 1  # rank 0 reports, rank 1 is silent
+    assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "config.yaml", "embeddings.npz", "metrics.json"}
+    assert not rundir.partial_dir(out).exists()

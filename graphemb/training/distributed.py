@@ -93,10 +93,10 @@ def device_for(cfg, world: World) -> torch.device:
     """``cfg.device``, with a bare ``cuda`` (or ``auto`` on a GPU machine) meaning this
     process's GPU ``cuda:LOCAL_RANK`` when distributed."""
     dev = resolve_device(cfg.device)
-    if dev.type == "cuda" and world.active and dev.index is None:
-        dev = torch.device("cuda", world.local_rank % max(torch.cuda.device_count(), 1))
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
+    if dev.type == "cuda" and world.active:
+        if dev.index is None:
+            dev = torch.device("cuda", world.local_rank % max(torch.cuda.device_count(), 1))
+        torch.cuda.set_device(dev)  # nccl collectives run on the current device
     return dev
 
 

@@ -99,11 +99,13 @@ def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator,
 
 def _graph_shares(graphs: List[Data], batch_size: int, generator: torch.Generator, world: World
                   ) -> Callable[[], Iterable[Data]]:
-    """This rank's share of each global batch of graphs, shuffled as PyG's loader shuffles
-    (``randperm`` from ``generator``), so the global batches are those of one process."""
+    """This rank's share of each global batch of graphs, shuffled as PyG's (torch's) loader
+    shuffles, so the global batches are those of one process with ``batch_size x world.size``:
+    the loader's iterator draws a base seed from ``generator``, then its sampler a ``randperm``."""
     step = batch_size * world.size
 
     def epoch() -> Iterable[Data]:
+        torch.empty((), dtype=torch.int64).random_(generator=generator)  # DataLoader's base seed
         perm = torch.randperm(len(graphs), generator=generator)
         for s in range(0, len(graphs), step):
             b = perm[s:s + step]
