@@ -14,6 +14,10 @@ graph; the online projector + predictor of the masked pass predict those targets
 nodes (SCE with ``gamma = 1``, weight ``lam``). Decoder re-masking is ``fixed`` (GraphMAE's) or
 ``random``: ``num_remask`` views, each re-masking a ``remask_rate`` share of the nodes with a
 learnable decoder token, their reconstruction losses summed (THUDM/GraphMAE2 ``edcoder.py``).
+
+Seed mini-batches of one large graph (:class:`~graphemb.models.base.NodeBatch`): masks and
+re-masks are drawn over the sampled subgraph with the batch's keyed draws; the SCE runs over
+the masked *seeds*, GraphMAE2's latent prediction over the kept seeds.
 """
 from __future__ import annotations
 
