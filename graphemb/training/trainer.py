@@ -285,6 +285,10 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     total_steps)`` runs after every optimiser step. Raises ``FloatingPointError`` naming the epoch
     when the loss becomes NaN/inf.
 
+    With ``cfg.distributed`` (under ``torchrun``) each process trains on its share of every
+    global batch inside ``DistributedDataParallel``; only rank 0 writes ``checkpoint`` and
+    shows progress (:mod:`graphemb.training.distributed`).
+
     Args:
         checkpoint: file for a resumable training state, written every ``cfg.checkpoint_every``
             epochs (model, optimiser, RNG states, epoch, early stopping, history).
