@@ -99,6 +99,11 @@ def _worker(rank: int, world_size: int, port: int, tmp: str) -> None:
         torch.save({"state": run.model.state_dict(), "history": run.train_result.history,
                     "has_embeddings": run.embeddings is not None, "run_dir": run.run_dir},
                    os.path.join(tmp, f"{name}-rank{rank}.pt"))
+    graphs = api.train("gae", "synthetic-graphs", task="graph", out=os.path.join(tmp, "graphs"), overrides=[
+        "data.options={num_graphs: 12, num_nodes: 8, feature_dim: 5}", "train.batch_size=3", "train.epochs=2",
+        "train.progress=false", "train.checkpoint_every=0", "model.encoder.hidden_channels=8",
+        "train.distributed=true"])
+    torch.save(graphs.model.state_dict(), os.path.join(tmp, f"graphs-rank{rank}.pt"))
 
 
 def test_two_gloo_processes_train_one_model_like_one_process_with_the_global_batch(tmp_path):
@@ -111,6 +116,9 @@ def test_two_gloo_processes_train_one_model_like_one_process_with_the_global_bat
             for p in ctx.processes:
                 p.kill()
             pytest.fail("distributed workers did not finish within 240 s")
+    g0, g1 = (torch.load(tmp_path / f"graphs-rank{r}.pt") for r in (0, 1))  # a graph task: shares of graphs
+    assert all(torch.equal(g0[k], g1[k]) for k in g0)
+    assert rundir.load_embeddings(tmp_path / "graphs")[0].shape[0] == 12
     for name, sets in MODELS_UNDER_TEST.items():
         r0, r1 = (torch.load(tmp_path / f"{name}-rank{r}.pt", weights_only=False) for r in (0, 1))
         assert r0["state"].keys() == r1["state"].keys()
@@ -119,7 +127,7 @@ def test_two_gloo_processes_train_one_model_like_one_process_with_the_global_bat
         assert r0["history"] == r1["history"]  # losses averaged over the ranks
         # Rank 0 alone embeds and writes the run; rank 1 writes nothing (no second run dir).
         assert r0["has_embeddings"] and not r1["has_embeddings"] and r1["run_dir"] is None
-        assert sorted(p.name for p in tmp_path.iterdir() if not p.suffix == ".pt") == sorted(MODELS_UNDER_TEST)
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.suffix == ".pt") == sorted([*MODELS_UNDER_TEST, "graphs"])
         one = api.train(name, ring_graph(), task="node",
                         overrides=RUN + sets + [f"train.batch_size={2 * PER_RANK[name]}"])
         for k, v in one.model.state_dict().items():
