@@ -11,7 +11,10 @@ loss, so parameters used only by the loss are synchronised too) in
 process (``cuda:LOCAL_RANK``). ``train.batch_size`` is per process: every step cuts a *global*
 batch of ``batch_size x world_size`` seed nodes (seed edges, graphs) from the epoch's shuffle,
 which all ranks draw alike, and each rank takes its share, so ``K`` processes with batch ``b``
-take the steps of one process with batch ``K b`` (gradients averaged over the ranks). The
+take the steps of one process with batch ``K b`` (gradients averaged over the ranks; exact for
+losses averaged over equal shares of seeds, while a loss averaged over a random subset, e.g.
+GraphMAE's masked seeds, or batch statistics such as BatchNorm's, weigh the ranks' parts alike
+rather than by their sizes). The
 epoch's losses are averaged over the ranks, so early stopping decides alike everywhere. Rank 0
 alone shows progress, writes the run directory and computes the embeddings; the others write
 nothing. Pattern: PyG ``examples/multi_gpu/distributed_sampling*.py``.
