@@ -268,10 +268,12 @@ def train_config(config: RunConfig, dataset, out: Optional[PathLike] = None, *, 
     locked, into ``out.partial`` with a resumable checkpoint every ``train.checkpoint_every``
     epochs, renamed to ``out`` when finished (``resume``: continue ``out.partial``).
     """
-    if out is None:
-        if resume:
+    from graphemb.training import distributed
+
+    if out is None or not distributed.join(config.train).is_main:  # only rank 0 writes the run
+        if resume and out is None:
             raise ValueError("resume=True needs the run directory (out=...)")
-        return _train(config, dataset)
+        return _train(config, dataset, resume=resume)
     with rundir.RunWriter(out, overwrite=overwrite, resume=resume) as writer:
         if not resume:
             rundir.save_config(writer.path, config)
@@ -288,7 +290,10 @@ def _train(config: RunConfig, dataset, checkpoint: Optional[Path] = None, resume
     model = MODELS.get(config.model_name).from_config(in_channels, config.model)
     result = fit(model, train_input, config.train, checkpoint=checkpoint, resume=resume,
                  val_score=_link_val_score(split, train_input))
-    emb, ids = compute_embeddings(model, config, train_input, dataset)
+    from graphemb.training.distributed import is_main
+
+    # The ranks of a distributed run end with the same weights: rank 0 alone embeds.
+    emb, ids = compute_embeddings(model, config, train_input, dataset) if is_main() else (None, None)
     model.cpu().eval()
     return Run(config, model, result, emb, ids, dataset, split, None)
 

@@ -152,6 +152,9 @@ class TrainConfig:
         precision: ``fp32`` (default) or ``bf16`` (``torch.autocast`` on CPU and CUDA; weights,
             gradients and optimiser state stay fp32), see ``graphemb.training.precision``.
         compile: run the model's forward through ``torch.compile`` (default ``False``).
+        distributed: data-parallel training over the processes of a ``torchrun`` launch
+            (DistributedDataParallel; gloo on CPU, nccl on CUDA); ``batch_size`` is then per
+            process and rank 0 writes the run (``graphemb.training.distributed``).
         patience: early stopping on the training loss (epochs without improvement by more than
             ``min_delta``); 0 disables it. The best-loss weights are restored.
         min_delta: minimal improvement of the training loss.
@@ -182,6 +185,7 @@ class TrainConfig:
     inference_chunk_size: Optional[int] = field(default=None, metadata=check(ge=0))
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
+    distributed: bool = False
     patience: int = field(default=0, metadata=check(ge=0))
     min_delta: float = field(default=0.0, metadata=check(ge=0))
     grad_clip: Optional[float] = field(default=None, metadata=check(gt=0))

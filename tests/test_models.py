@@ -50,6 +50,15 @@ def _all_cases(cls=ModelCase):
         yield from _all_cases(sub)
 
 
+def test_every_registered_model_trains_on_seed_batches():
+    """The seed mini-batch contract (graphemb.models.base.NodeBatch) holds for every model:
+    each takes ``nb`` and so runs the per-model equivalence check of the template."""
+    from graphemb.models.base import accepts_node_batch
+
+    refusing = sorted(n for n in MODELS.names() if not accepts_node_batch(MODELS.get(n)))
+    assert not refusing, f"models whose loss takes no `nb` (seed mini-batches): {refusing}"
+
+
 def test_every_registered_model_has_a_case():
     covered = {c.name for c in _all_cases()}
     missing = sorted(set(MODELS.names()) - covered)
@@ -88,6 +97,7 @@ class TestGraphMAE2(ModelCase):
 
 class TestMaskGAE(ModelCase):
     name = "maskgae"
+    seed_batch_hops = 7  # receptive field 2, +1 GCN normalisation, +3 walk length, +1
 
     def small_config(self):
         return MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, norm="batch", act="elu",

@@ -187,3 +187,108 @@ def test_dgi_loss_is_pyg_deep_graph_infomax():
     expected = -torch.log(pos + 1e-15).mean() - torch.log(1 - neg + 1e-15).mean()
     assert float(model.loss(out, d.x, d.edge_index).total) == pytest.approx(float(expected), rel=1e-5)
     assert not torch.allclose(out.extras["neg_z"], out.z)  # corrupted patches differ
+
+
+# --- seed mini-batches (issue 9 §2): losses on the seeds, draws inside the batch ---------------
+from graphemb.models.base import NodeBatch  # noqa: E402
+from graphemb.training.sampling import global_degree  # noqa: E402
+
+
+def _full_nb(d, seeds, pos=None, neg=None, key=5):
+    n = d.num_nodes
+    return NodeBatch(seed_mask=torch.isin(torch.arange(n), torch.tensor(seeds)), degree=global_degree(d.edge_index, n),
+                     num_nodes=n, n_id=torch.arange(n), pos_edge_index=pos, neg_edge_index=neg, key=key)
+
+
+def test_graphmae_seed_batch_scores_the_masked_seeds_only():
+    model = _make("graphmae", _graphmae_cfg(gamma=1.0, mask_rate=0.5)).train()
+    d = tiny_graph(n=12, f=5)
+    nb = _full_nb(d, [0, 1, 2, 3, 4, 5])
+    out = model(d.x, d.edge_index, nb=nb)
+    idx = out.extras["mask_nodes"]
+    assert torch.equal(idx, torch.nonzero(nb.draws().nodes(12) < 0.5).view(-1))  # keyed Bernoulli mask
+    on = idx[idx < 6]
+    assert on.numel() and on.numel() < idx.numel()  # masked seeds and masked non-seeds both exist
+    loss = model.loss(out, d.x, d.edge_index, nb=nb).total
+    assert float(loss) == pytest.approx(float(sce_loss(out.extras["recon"][on], d.x[on], 1.0)), rel=1e-6)
+    changed = out.extras["recon"].detach().clone()
+    changed[idx[idx >= 6]] = 50.0  # masked nodes outside the seeds do not count
+    out.extras["recon"] = changed
+    assert float(model.loss(out, d.x, d.edge_index, nb=nb).total) == pytest.approx(float(loss), rel=1e-6)
+
+
+def test_maskgae_seed_batch_hides_its_targets_and_counts_hidden_degree():
+    cfg = MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True), mask="edge",
+                        p=0.5, decoder_channels=6, decoder_dropout=0.0, alpha=1.0)
+    model = _make("maskgae", cfg).train()
+    assert model.seed_kind == "edges"
+    d = tiny_graph(n=12, f=5)
+    pos, neg = torch.tensor([[0, 3], [1, 4]]), torch.tensor([[0, 7], [9, 2]])  # edges 0-1, 3-4
+    nb = _full_nb(d, [0, 1, 3, 4, 7, 9, 2], pos, neg)
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda mod, args: seen.append(args[1]))
+    out = model(d.x, d.edge_index, nb=nb)
+    visible = _pairs(seen[0])
+    assert not visible & {(0, 1), (3, 4)}  # targets never reach the encoder, in either direction
+    assert torch.equal(out.extras["masked"], pos)
+    # Full fan-out: the hidden degree of a node is the number of its graph edges not visible.
+    hidden = _pairs(d.edge_index) - visible
+    deg = torch.zeros(12)
+    for u, v in hidden:
+        deg[u] += 1
+        deg[v] += 1
+    seeds = nb.seed_mask
+    pred = model.degree_decoder(out.extras["h"]).view(-1)
+    loss = model.loss(out, d.x, d.edge_index, nb=nb)
+    assert loss.parts["degree"] == pytest.approx(float(((pred - deg)[seeds] ** 2).mean()), rel=1e-5)
+    h = out.extras["h"]
+    score = lambda p: model.score_edges(h, p)  # noqa: E731
+    rec = -torch.nn.functional.logsigmoid(score(pos)).mean() - torch.nn.functional.logsigmoid(-score(neg)).mean()
+    assert loss.parts["recon"] == pytest.approx(float(rec), rel=1e-5)
+
+
+def test_dgi_seed_batch_corrupts_with_seed_rows_and_reads_out_the_seeds():
+    model = _make("dgi", DGIConfig(encoder=EncoderConfig(hidden_channels=6, num_layers=1, act="prelu",
+                                                         act_last=True))).train()
+    d = tiny_graph(n=10, f=5)
+    seeds = [1, 4, 6]
+    nb = _full_nb(d, seeds)
+    seen = []
+    model.dgi.encoder.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    out = model(d.x, d.edge_index, nb=nb)
+    rows = {tuple(r) for r in d.x[seeds].tolist()}
+    assert all(tuple(r) in rows for r in seen[-1].tolist())  # every corrupted row is some seed's
+    s, w, m = out.extras["summary"], model.dgi.weight, nb.seed_mask
+    assert torch.allclose(s, torch.sigmoid(out.z[m].mean(0)))
+    pos = torch.sigmoid(out.z[m] @ (w @ s))
+    neg = torch.sigmoid(out.extras["neg_z"][m] @ (w @ s))
+    expected = -torch.log(pos + 1e-15).mean() - torch.log(1 - neg + 1e-15).mean()
+    assert float(model.loss(out, d.x, d.edge_index, nb=nb).total) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_bgrl_seed_batch_views_differ_and_loss_is_over_seeds():
+    cfg = BGRLConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True), predictor_channels=6,
+                     drop_edge_p_1=0.5, drop_edge_p_2=0.5)
+    model = _make("bgrl", cfg).train()
+    d = tiny_graph(n=10, f=5)
+    nb = _full_nb(d, [2, 3, 8])
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda mod, args: seen.append(args[1]))
+    out = model(d.x, d.edge_index, nb=nb)
+    assert _pairs(seen[0]) != _pairs(seen[1]) or seen[0].size(1) != seen[1].size(1)  # two different views
+    e, m = out.extras, nb.seed_mask
+    cos = torch.nn.functional.cosine_similarity
+    expected = 2 - cos(e["q1"][m], e["y2"][m]).mean() - cos(e["q2"][m], e["y1"][m]).mean()
+    assert float(model.loss(out, d.x, d.edge_index, nb=nb).total) == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["graphmae", "graphmae2", "maskgae", "bgrl", "dgi"])
+def test_zoo_models_train_on_sampled_seed_batches(name):
+    from graphemb import api
+
+    run = api.train(name, "synthetic", task="node", overrides=[
+        "train.epochs=2", "train.progress=false", "model.encoder.hidden_channels=8", "train.num_neighbors=[3, 2]",
+        "train.batch_size=16", "train.sampler=native", "data.options={num_nodes: 48, feature_dim: 6}"]
+        + (["model.projector_channels=6"] if name == "graphmae2" else []))
+    assert run.embeddings.shape[0] == 48 and torch.isfinite(run.embeddings).all()
+    assert all(math.isfinite(h["loss"]) for h in run.train_result.history)

@@ -226,3 +226,75 @@ def test_sampler_and_precision_are_validated_config_values():
     for bad in ("train.sampler=fast", "train.precision=fp16"):
         with pytest.raises(ConfigError, match="is not one of"):
             build_run_config("gae", overrides=[bad])
+
+
+# --- keyed draws: the random numbers of a seed mini-batch (graphemb.augment.draws) ----------------
+from graphemb.augment import EdgeMasking, FeatureMasking, PathMasking  # noqa: E402
+from graphemb.augment.draws import GLOBAL, KeyedDraws  # noqa: E402
+
+
+def test_keyed_draws_follow_global_ids_not_positions():
+    a = KeyedDraws(torch.tensor([5, 9, 2, 2**40 + 7]), key=123)
+    b = KeyedDraws(torch.tensor([2, 7, 2**40 + 7, 5, 9]), key=123)
+    ua, ub = a.nodes(4), b.nodes(5)
+    assert torch.equal(ua, ub[[3, 4, 0, 2]])  # node 5, 9, 2, 2^40+7 wherever they sit
+    assert not torch.equal(a.nodes(4), KeyedDraws(a.n_id, key=124).nodes(4))  # the key matters
+    assert not torch.equal(a.nodes(4), a.fork(1).nodes(4))  # sub-streams differ
+    ea = a.edges(torch.tensor([[0, 1], [1, 0]]))  # 5->9, 9->5
+    eb = b.edges(torch.tensor([[3, 4], [4, 3]]))
+    assert torch.equal(ea, eb) and ea[0] != ea[1]  # directed edges draw apart
+    pa = a.pairs(torch.tensor([0 * 4 + 1, 1 * 4 + 0]))  # the pair {5, 9} seen from both sides
+    pb = b.pairs(torch.tensor([3 * 5 + 4]))
+    assert pa[0] == pa[1] == pb[0]
+    # "a random node" comes from the pool (seeds), by global id: the same source row in both
+    pool_a, pool_b = KeyedDraws(a.n_id, 1, pool=torch.tensor([0, 1])), KeyedDraws(b.n_id, 1, pool=torch.tensor([3, 4]))
+    src_a = a.n_id[pool_a.source_rows(torch.tensor([2, 3]), 4)]
+    src_b = b.n_id[pool_b.source_rows(torch.tensor([0, 2]), 5)]
+    assert torch.equal(src_a, src_b) and set(src_a.tolist()) <= {5, 9}
+
+
+def test_keyed_draws_are_uniform_and_normal():
+    d = KeyedDraws(torch.arange(200_000), key=7)
+    u = d.nodes(200_000)
+    assert 0 < float(u.min()) and float(u.max()) < 1
+    assert chisquare(torch.histc(u, bins=20, min=0, max=1).numpy()).pvalue > 1e-3
+    x, y = u[:-1], u[1:]  # neighbouring ids are not correlated
+    assert abs(float(torch.corrcoef(torch.stack([x, y]))[0, 1])) < 0.01
+    z = d.normal_like(torch.zeros(50_000, 4))
+    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1) < 0.02
+
+
+def test_global_draws_read_torch_rng_as_the_augmentors_always_did():
+    x, ei = torch.randn(6, 8), torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    torch.manual_seed(3)
+    v = FeatureMasking(0.5)(x, ei)
+    torch.manual_seed(3)
+    assert torch.equal(v.x, x * (torch.rand(8) >= 0.5).float())
+    torch.manual_seed(3)
+    m = EdgeMasking(0.5)(x, ei)
+    torch.manual_seed(3)
+    uniq, inv = torch.unique(torch.minimum(ei[0], ei[1]) * 6 + torch.maximum(ei[0], ei[1]), return_inverse=True)
+    hidden = (torch.rand(uniq.numel()) < 0.5)[inv]
+    assert torch.equal(m.edge_index, ei[:, ~hidden]) and v.draws is GLOBAL
+
+
+def test_keyed_path_masking_in_a_subgraph_is_the_full_graphs_masking_nearby():
+    """Walks keyed on global ids over neighbour lists in global-id order: inside a full
+    fan-out subgraph the pairs near the seeds are masked exactly as on the full graph."""
+    from model_cases import ring_graph
+
+    d = ring_graph(n=80)
+    n, aug = 80, PathMasking(0.3, walk_length=3)
+    seeds = torch.tensor([10, 50])
+    sub = sample_subgraph(to_csr(d.edge_index, n), seeds, [-1] * 6)
+    full = aug(d.x, d.edge_index, KeyedDraws(torch.arange(n), key=99))
+    mini = aug(d.x[sub.n_id], sub.edge_index, KeyedDraws(sub.n_id, key=99))
+
+    def hidden_pairs(view, ids, universe):
+        g = ids[view.masked_edges]
+        return {p for p in map(tuple, torch.sort(g, 0).values.t().tolist()) if set(p) <= universe}
+
+    near = set(sample_subgraph(to_csr(d.edge_index, n), seeds, [-1] * 2).n_id.tolist())
+    h_full, h_mini = hidden_pairs(full, torch.arange(n), near), hidden_pairs(mini, sub.n_id, near)
+    assert h_full and h_full == h_mini
+    assert len(hidden_pairs(full, torch.arange(n), set(range(n)))) < d.edge_index.size(1) // 2  # not everything

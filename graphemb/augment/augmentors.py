@@ -7,11 +7,13 @@ edge as input. Dropping removes directed edges independently and is only a pertu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
+
+from graphemb.augment.draws import GLOBAL, GlobalDraws
 
 
 @dataclass
@@ -24,12 +26,15 @@ class View:
         masked_nodes: ``[M]`` long indices of nodes whose features were masked, or ``None``.
         masked_edges: ``[2, K]`` edges hidden from ``edge_index`` (one column per undirected
             pair for masking, per directed edge for dropping), or ``None``.
+        draws: where the augmentors' random numbers come from (``graphemb.augment.draws``):
+            torch's global RNG by default, keyed on global ids in seed mini-batches.
     """
 
     x: Tensor
     edge_index: Tensor
     masked_nodes: Optional[Tensor] = None
     masked_edges: Optional[Tensor] = None
+    draws: GlobalDraws = field(default=GLOBAL, repr=False)
 
     @property
     def num_nodes(self) -> int:
@@ -53,8 +58,8 @@ class Augmentor:
     def augment(self, view: View) -> View:  # pragma: no cover
         raise NotImplementedError
 
-    def __call__(self, x: Tensor, edge_index: Tensor) -> View:
-        return self.augment(View(x, edge_index))
+    def __call__(self, x: Tensor, edge_index: Tensor, draws: GlobalDraws = GLOBAL) -> View:
+        return self.augment(View(x, edge_index, draws=draws))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -75,9 +80,10 @@ class Compose(Augmentor):
         self.augmentors = list(augmentors)
 
     def augment(self, view: View) -> View:
-        for a in self.augmentors:
-            view = a.augment(view)
-        return view
+        draws = view.draws
+        for i, a in enumerate(self.augmentors):
+            view = a.augment(replace(view, draws=draws.fork(i)))
+        return replace(view, draws=draws)
 
 
 def sample_nodes(num_nodes: int, rate: float, device: Optional[torch.device] = None) -> Tensor:
@@ -97,7 +103,7 @@ class FeatureMasking(Augmentor):
     def augment(self, view: View) -> View:
         if self.p == 0.0:
             return view
-        keep = torch.rand(view.x.size(1), device=view.x.device) >= self.p
+        keep = view.draws.columns(view.x.size(1), view.x.device) >= self.p
         return replace(view, x=view.x * keep.to(view.x.dtype))
 
 
@@ -118,8 +124,8 @@ class EdgeDropping(Augmentor):
         if self.p == 0.0 or ei.size(1) == 0:
             return view
         if self.undirected:
-            return _mask_pairs(view, torch.rand(ei.size(1), device=ei.device) < self.p, drop_only=True)
-        drop = torch.rand(ei.size(1), device=ei.device) < self.p
+            return _mask_pairs(view, view.draws.edges(ei) < self.p, drop_only=True)
+        drop = view.draws.edges(ei) < self.p
         return replace(view, edge_index=ei[:, ~drop], masked_edges=_add_masked_edges(view, ei[:, drop]))
 
 
@@ -158,14 +164,15 @@ class EdgeMasking(Augmentor):
         if ei.size(1) == 0:
             return view
         # One draw per undirected pair: both directions read the draw of the pair's (lo, hi) edge.
-        keys = _pair_keys(ei, view.num_nodes)
-        uniq, inv = torch.unique(keys, return_inverse=True)
-        draw = torch.rand(uniq.numel(), device=ei.device)[inv]
-        return _mask_pairs(view, draw < self.p)
+        return _mask_pairs(view, view.draws.pairs(_pair_keys(ei, view.num_nodes)) < self.p)
 
 
-def random_walk_edges(edge_index: Tensor, num_nodes: int, start: Tensor, walk_length: int) -> Tensor:
-    """Uniform random walks from ``start``; returns the edge id taken at each step.
+def random_walk_edges(edge_index: Tensor, num_nodes: int, start: Tensor, walk_length: int,
+                      draws: GlobalDraws = GLOBAL) -> Tensor:
+    """Uniform random walks from ``start``; returns the edge id taken at each step. ``draws``
+    supplies each step's uniforms and the order of the neighbour lists (``draws.rank``: local
+    ids by default, global ids for keyed draws, so a walk is the same in any subgraph that
+    holds its neighbourhoods).
 
     Vectorised over walkers (a loop over ``walk_length`` steps only, O(E log E) for the CSR
     build). A walker on a node without out-edges stays there and records ``-1``.
@@ -178,7 +185,7 @@ def random_walk_edges(edge_index: Tensor, num_nodes: int, start: Tensor, walk_le
     out = torch.full((start.numel(), walk_length), -1, dtype=torch.long, device=start.device)
     if e == 0 or start.numel() == 0:
         return out
-    order = torch.argsort(row * num_nodes + col)
+    order = torch.argsort(row * num_nodes + draws.rank(num_nodes, row.device)[col])
     col_sorted = col[order]
     deg = torch.bincount(row, minlength=num_nodes)
     rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
@@ -187,7 +194,7 @@ def random_walk_edges(edge_index: Tensor, num_nodes: int, start: Tensor, walk_le
     for step in range(walk_length):
         d = deg[cur]
         has = d > 0
-        off = (torch.rand(cur.numel(), device=cur.device) * d).long().clamp(max=(d - 1).clamp(min=0))
+        off = (draws.walkers(start, step) * d).long().clamp(max=(d - 1).clamp(min=0))
         pos = (rowptr[cur] + off).clamp(max=e - 1)
         out[:, step] = torch.where(has, order[pos], torch.full_like(pos, -1))
         cur = torch.where(has, col_sorted[pos], cur)
@@ -201,6 +208,11 @@ class PathMasking(Augmentor):
     edges (``start="edge"``), each repeated ``walks_per_node`` times, walk ``walk_length`` uniform
     steps; every traversed undirected pair is masked (both directions, as :class:`EdgeMasking`).
     MaskGAE's defaults: ``p = 0.7``, ``walks_per_node = 1``, ``walk_length = 3``.
+
+    With keyed draws (seed mini-batches, ``graphemb.augment.draws``) each node is a root with
+    probability ``p`` and the walks run on the symmetrised (sub)graph, so a walk inside a
+    sampled subgraph is the walk the full graph takes wherever the subgraph holds the
+    neighbourhoods it passes through (``start="node"`` only).
     """
 
     def __init__(self, p: float = 0.7, walks_per_node: int = 1, walk_length: int = 3, start: str = "node") -> None:
@@ -215,6 +227,8 @@ class PathMasking(Augmentor):
         ei, n = view.edge_index, view.num_nodes
         if ei.size(1) == 0 or self.p == 0.0:
             return replace(view, masked_edges=_add_masked_edges(view, ei.new_zeros(2, 0)))
+        if view.draws.keyed:
+            return self._keyed(view)
         if self.start == "edge":
             roots = ei[0, torch.rand(ei.size(1), device=ei.device) <= self.p]
         else:
@@ -224,3 +238,15 @@ class PathMasking(Augmentor):
         ids = walks[walks >= 0]
         chosen[ids] = True
         return _mask_pairs(view, chosen)
+
+    def _keyed(self, view: View) -> View:
+        if self.start != "node":
+            raise ValueError("PathMasking(start='edge') has no seed mini-batch form (a walk per chosen edge "
+                             "is not keyed on global ids); use start='node' or train full batch")
+        ei, n = view.edge_index, view.num_nodes
+        sym = torch.unique(torch.cat([ei, ei.flip(0)], 1), dim=1)
+        roots = torch.nonzero(view.draws.nodes(n, ei.device) < self.p).view(-1)
+        walked = torch.cat([random_walk_edges(sym, n, roots, self.walk_length, view.draws.fork(r)).view(-1)
+                            for r in range(self.walks_per_node)])
+        keys = _pair_keys(sym[:, walked[walked >= 0]], n)
+        return _mask_pairs(view, torch.isin(_pair_keys(ei, n), keys))

@@ -99,6 +99,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             data_root=args.data_root, deterministic=args.deterministic, progress=progress,
             overwrite=args.overwrite,
         )
+    from graphemb.training.distributed import is_main
+
+    if not is_main():  # a distributed run reports (and writes) on rank 0 only
+        return 0
     tr = run.train_result
     text = (f"trained {run.config.model_name} on {run.config.data.name} ({run.config.task.name}): "
             f"{tr.epochs_run} epochs, final loss {tr.history[-1]['loss']:.4f}, "

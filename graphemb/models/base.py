@@ -24,12 +24,15 @@ Nothing is stashed on the module between calls: everything a loss needs travels 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
 
 from graphemb.registry import Registry
+
+if TYPE_CHECKING:
+    from graphemb.augment.draws import KeyedDraws
 
 
 @dataclass
@@ -61,13 +64,18 @@ class NodeBatch:
     * for pair losses (``seed_kind = "edges"``): score ``pos_edge_index`` against
       ``neg_edge_index`` (local ids; their endpoints are the seeds) instead of ``edge_index``;
     * aggregate over the sampled in-neighbours ``edge_index[0] -> edge_index[1]`` (a sampled
-      subgraph is directed towards the seeds).
+      subgraph is directed towards the seeds);
+    * draw the objective's random choices (masks, augmentations, corruptions, noise) from
+      :meth:`draws` (:func:`draws_of`), keyed on global ids: a node is then masked the same way
+      in every subgraph that holds it, which is what makes the batch the full graph's step
+      restricted to the seeds. Dropout in submodules is a regulariser and may use torch's RNG.
 
     Built by the trainer from the batch (:meth:`from_data`); the same object over the full
     graph (``seed_mask`` any subset, ``degree`` = the graph's degree) gives the full-batch loss
     restricted to those seeds, which the per-model test template compares against.
 
-    Shapes: ``seed_mask [n]`` bool, ``degree [n]`` float, ``n_id [n]`` long, pair tensors ``[2, P]``.
+    Shapes: ``seed_mask [n]`` bool, ``degree [n]`` float, ``n_id [n]`` long, pair tensors
+    ``[2, P]``; ``key`` the step's 32-bit random key (drawn from torch's RNG by :meth:`from_data`).
     """
 
     seed_mask: Tensor
@@ -76,6 +84,7 @@ class NodeBatch:
     n_id: Optional[Tensor] = None
     pos_edge_index: Optional[Tensor] = None
     neg_edge_index: Optional[Tensor] = None
+    key: int = 0
 
     @property
     def num_seeds(self) -> int:
@@ -85,6 +94,15 @@ class NodeBatch:
         """Mean of a per-node tensor ``[n, ...]`` over the seeds (all trailing dims averaged)."""
         return t[self.seed_mask].mean()
 
+    def draws(self, stream: int = 0) -> "KeyedDraws":
+        """Counter-based random numbers of this step keyed on global node ids, sub-stream
+        ``stream`` (:class:`graphemb.augment.draws.KeyedDraws`; "random rows" come from the seeds)."""
+        from graphemb.augment.draws import KeyedDraws
+
+        n_id = self.n_id if self.n_id is not None else torch.arange(self.seed_mask.numel(),
+                                                                    device=self.seed_mask.device)
+        return KeyedDraws(n_id, self.key, pool=torch.nonzero(self.seed_mask).view(-1)).fork(stream)
+
     @classmethod
     def from_data(cls, data: Any) -> Optional["NodeBatch"]:
         """The :class:`NodeBatch` of a sampled ``Data`` (``graphemb.training.sampling``), or
@@ -93,7 +111,27 @@ class NodeBatch:
             return None
         return cls(seed_mask=data.seed_mask, degree=data.global_degree, num_nodes=int(data.global_num_nodes),
                    n_id=getattr(data, "n_id", None), pos_edge_index=getattr(data, "pos_edge_index", None),
-                   neg_edge_index=getattr(data, "neg_edge_index", None))
+                   neg_edge_index=getattr(data, "neg_edge_index", None),
+                   key=int(torch.randint(0, 2**32, (), dtype=torch.long)))
+
+
+def on_seeds(t: Tensor, nb: Optional[NodeBatch]) -> Tensor:
+    """Rows of a per-node tensor the loss reads: all of them full batch, the seeds' with ``nb``."""
+    return t if nb is None else t[nb.seed_mask]
+
+
+def seed_subset(idx: Tensor, nb: Optional[NodeBatch]) -> Tensor:
+    """The entries of a node index ``idx [M]`` (e.g. masked nodes) the loss reads: all full
+    batch, the seeds among them with ``nb``."""
+    return idx if nb is None else idx[nb.seed_mask[idx]]
+
+
+def draws_of(nb: Optional[NodeBatch], stream: int = 0):
+    """Where a pass's random numbers come from: torch's RNG full batch, ``nb.draws`` in a seed
+    mini-batch (see :class:`NodeBatch`)."""
+    from graphemb.augment.draws import GLOBAL
+
+    return GLOBAL if nb is None else nb.draws(stream)
 
 
 def accepts_node_batch(model: Any) -> bool:

@@ -5,7 +5,8 @@ online encoder + predictor of each view predicts the EMA target encoder's embedd
 other view; loss ``2 - cos(q_1, sg(y_2)) - cos(q_2, sg(y_1))`` (means over nodes), no negatives.
 The target follows the online encoder by EMA with BYOL's cosine momentum schedule
 ``1 - (1 - m)(cos(pi k / K) + 1) / 2`` after every optimiser step (nerdslab/bgrl).
-Embedding: the online encoder's last layer.
+Embedding: the online encoder's last layer. Seed mini-batches augment the sampled subgraph
+(keyed draws, see :class:`~graphemb.models.base.NodeBatch`) and average the loss over the seeds.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphemb.augment import Augmentor, Compose, EdgeDropping, FeatureMasking
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of, on_seeds
 from graphemb.models.gae import check_config
 from graphemb.nn.ema import cosine_momentum, ema_update, make_target
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
@@ -75,11 +76,12 @@ class BGRL(EmbeddingModel):
         aug2 = Compose([FeatureMasking(cfg.drop_feat_p_2), EdgeDropping(cfg.drop_edge_p_2)])
         return cls(GNNEncoder(in_channels, cfg.encoder), aug1, aug2, cfg.predictor_channels, cfg.momentum)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
         if not self.training:
             layers = self.encoder(x, edge_index, batch)
             return ModelOutput(z=layers[-1], layers=layers)
-        v1, v2 = self.aug1(x, edge_index), self.aug2(x, edge_index)
+        v1, v2 = self.aug1(x, edge_index, draws_of(nb, 1)), self.aug2(x, edge_index, draws_of(nb, 2))
         layers1 = self.encoder(v1.x, v1.edge_index, batch)
         h2 = self.encoder(v2.x, v2.edge_index, batch)[-1]
         with torch.no_grad():
@@ -88,8 +90,9 @@ class BGRL(EmbeddingModel):
         return ModelOutput(z=layers1[-1], layers=layers1, extras={
             "q1": self.predictor(layers1[-1]), "q2": self.predictor(h2), "y1": y1, "y2": y2})
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        e = out.extras
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        e = {k: on_seeds(v, nb) for k, v in out.extras.items()}
         total = (2 - F.cosine_similarity(e["q1"], e["y2"].detach(), dim=-1).mean()
                  - F.cosine_similarity(e["q2"], e["y1"].detach(), dim=-1).mean())
         return LossOutput(total=total, parts={"bootstrap": float(total.detach())})

@@ -6,6 +6,9 @@ Positive patches ``z = h^L`` of the graph, negative patches of the row-shuffled 
 (DGI's corruption), summary ``s = sigmoid(mean_i z_i)``; loss = BCE of the bilinear
 discriminator on (z_i, s) vs (z~_i, s). A mini-batch of graphs is treated as one disconnected
 graph with one summary (DGI is a node-level method; InfoGraph is its graph-level relative).
+A seed mini-batch of one large graph corrupts inside the batch (every node gets a uniformly
+drawn seed's features, keyed draws of :class:`~graphemb.models.base.NodeBatch`), reads the
+summary out over the seeds and scores the seeds' patches.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import DeepGraphInfomax
 
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.augment.draws import GLOBAL, GlobalDraws
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of, on_seeds
 from graphemb.models.gae import check_config
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 
@@ -26,9 +30,11 @@ def mean_summary(z: Tensor, *args) -> Tensor:
     return torch.sigmoid(z.mean(dim=0))
 
 
-def shuffle_rows(x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-    """DGI corruption: permute the rows of ``x``, keep the graph."""
-    return x[torch.randperm(x.size(0), device=x.device)], edge_index, batch
+def shuffle_rows(x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None, draws: GlobalDraws = GLOBAL
+                 ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """DGI corruption: permute the rows of ``x`` (keyed ``draws``: copy a random seed's row
+    into each), keep the graph."""
+    return x[draws.source_rows(torch.arange(x.size(0), device=x.device), x.size(0))], edge_index, batch
 
 
 class _LastLayer(torch.nn.Module):
@@ -75,17 +81,19 @@ class DGI(EmbeddingModel):
         check_config(cls, cfg)
         return cls(GNNEncoder(in_channels, cfg.encoder))
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
         layers = self.encoder(x, edge_index, batch)
         if not self.training:
             return ModelOutput(z=layers[-1], layers=layers)
         # DeepGraphInfomax.forward, with the positive pass's layers kept for graph readouts.
-        neg_z = self.dgi.encoder(*self.dgi.corruption(x, edge_index, batch))
-        summary = self.dgi.summary(layers[-1])
+        neg_z = self.dgi.encoder(*self.dgi.corruption(x, edge_index, batch, draws_of(nb)))
+        summary = self.dgi.summary(on_seeds(layers[-1], nb))
         return ModelOutput(z=layers[-1], layers=layers, extras={"neg_z": neg_z, "summary": summary})
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        total = self.dgi.loss(out.z, out.extras["neg_z"], out.extras["summary"])
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        total = self.dgi.loss(on_seeds(out.z, nb), on_seeds(out.extras["neg_z"], nb), out.extras["summary"])
         return LossOutput(total=total, parts={"infomax": float(total.detach())})
 
 

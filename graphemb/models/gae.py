@@ -16,7 +16,7 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.utils import batched_negative_sampling, negative_sampling
 
 from graphemb.config import check
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 
 MAX_LOGSTD = 10.0
@@ -188,12 +188,13 @@ class VGAE(EmbeddingModel):
         check_config(cls, cfg)
         return cls(GNNEncoder(in_channels, cfg.encoder), cfg.latent_channels, kl_weight=cfg.kl_weight)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
         layers = self.encoder(x, edge_index, batch)
         h = layers[-1]
         mu = self.conv_mu(h, edge_index)
         logstd = self.conv_logstd(h, edge_index).clamp(max=MAX_LOGSTD)
-        z = mu + torch.randn_like(mu) * logstd.exp() if self.training else mu
+        z = mu + draws_of(nb).normal_like(mu) * logstd.exp() if self.training else mu
         return ModelOutput(z=z, layers=layers, extras={"z": z, "mu": mu, "logstd": logstd})
 
     def inference_stages(self):

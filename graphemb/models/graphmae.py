@@ -14,6 +14,10 @@ graph; the online projector + predictor of the masked pass predict those targets
 nodes (SCE with ``gamma = 1``, weight ``lam``). Decoder re-masking is ``fixed`` (GraphMAE's) or
 ``random``: ``num_remask`` views, each re-masking a ``remask_rate`` share of the nodes with a
 learnable decoder token, their reconstruction losses summed (THUDM/GraphMAE2 ``edcoder.py``).
+
+Seed mini-batches of one large graph (:class:`~graphemb.models.base.NodeBatch`): masks and
+re-masks are drawn over the sampled subgraph with the batch's keyed draws; the SCE runs over
+the masked *seeds*, GraphMAE2's latent prediction over the kept seeds.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphemb.augment import sample_nodes
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
+from graphemb.augment.draws import GLOBAL, GlobalDraws
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of, seed_subset
 from graphemb.models.gae import check_config
 from graphemb.nn.ema import ema_update, make_target
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
@@ -51,10 +56,15 @@ class MaskedFeatures:
     noise_nodes: Tensor
 
 
-def mask_node_features(x: Tensor, token: Tensor, mask_rate: float, replace_rate: float = 0.0) -> MaskedFeatures:
+def mask_node_features(x: Tensor, token: Tensor, mask_rate: float, replace_rate: float = 0.0,
+                       draws: GlobalDraws = GLOBAL) -> MaskedFeatures:
     """GraphMAE's masking: ``int(mask_rate N)`` nodes; ``int((1 - r) M)`` of them get ``token``,
-    ``int(r M)`` get the features of uniformly drawn nodes, any remainder is zeroed."""
+    ``int(r M)`` get the features of uniformly drawn nodes, any remainder is zeroed. Keyed
+    ``draws`` (seed mini-batches): each node is masked with probability ``mask_rate`` and a
+    masked one gets noise with probability ``r``, from a seed's features."""
     n = x.size(0)
+    if draws.keyed:
+        return _mask_keyed(x, token, mask_rate, replace_rate, draws)
     perm = torch.randperm(n, device=x.device)
     num_mask = int(mask_rate * n)
     mask_nodes, keep_nodes = perm[:num_mask], perm[num_mask:]
@@ -71,6 +81,29 @@ def mask_node_features(x: Tensor, token: Tensor, mask_rate: float, replace_rate:
         out[mask_nodes] = 0.0
     out[token_nodes] = out[token_nodes] + token
     return MaskedFeatures(out, mask_nodes, keep_nodes, token_nodes, noise_nodes)
+
+
+def _mask_keyed(x: Tensor, token: Tensor, mask_rate: float, replace_rate: float, draws: GlobalDraws
+                ) -> MaskedFeatures:
+    n = x.size(0)
+    masked = draws.nodes(n, x.device) < mask_rate
+    mask_nodes, keep_nodes = torch.nonzero(masked).view(-1), torch.nonzero(~masked).view(-1)
+    noisy = draws.fork(1).nodes(n, x.device)[mask_nodes] < replace_rate
+    token_nodes, noise_nodes = mask_nodes[~noisy], mask_nodes[noisy]
+    out = x.index_fill(0, mask_nodes, 0.0)
+    out[noise_nodes] = x[draws.source_rows(noise_nodes, n)]
+    out[token_nodes] = out[token_nodes] + token
+    return MaskedFeatures(out, mask_nodes, keep_nodes, token_nodes, noise_nodes)
+
+
+def _masked_sce(recons, x: Tensor, idx: Tensor, gamma: float, nb: Optional[NodeBatch], name: str) -> Tensor:
+    """Sum over decoder views of the SCE on the masked nodes (masked *seeds* with ``nb``)."""
+    if nb is None and idx.numel() == 0:
+        raise ValueError(f"{name} masked no node of {x.size(0)}; raise model.mask_rate")
+    idx = seed_subset(idx, nb)
+    if idx.numel() == 0:  # a seed batch with no masked seed: nothing to reconstruct
+        return sum(r.sum() for r in recons) * 0.0
+    return sum(sce_loss(r[idx], x[idx], gamma) for r in recons)
 
 
 def _decoder(encoder: GNNEncoder, conv: str, out_channels: int, heads: int) -> GNNEncoder:
@@ -146,22 +179,22 @@ class GraphMAE(EmbeddingModel):
         return cls(enc, _decoder(enc, cfg.decoder, in_channels, cfg.decoder_heads),
                    cfg.mask_rate, cfg.replace_rate, cfg.gamma)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
+        """Seed mini-batch ``nb``: the mask is drawn over the subgraph with ``nb``'s keyed draws."""
         if not self.training:
             layers = self.encoder(x, edge_index, batch)
             return ModelOutput(z=layers[-1], layers=layers)
-        m = mask_node_features(x, self.enc_mask_token, self.mask_rate, self.replace_rate)
+        m = mask_node_features(x, self.enc_mask_token, self.mask_rate, self.replace_rate, draws_of(nb))
         layers = self.encoder(m.x, edge_index, batch)
         rep = self.encoder_to_decoder(layers[-1]).index_fill(0, m.mask_nodes, 0.0)  # re-mask
         recon = self.decoder(rep, edge_index, batch)[-1]
         return ModelOutput(z=layers[-1], layers=layers, extras={"recon": recon, "mask_nodes": m.mask_nodes})
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        idx = out.extras["mask_nodes"]
-        if idx.numel() == 0:
-            raise ValueError(f"graphmae masked no node (mask_rate={self.mask_rate} of {x.size(0)} nodes); "
-                             "raise model.mask_rate")
-        rec = sce_loss(out.extras["recon"][idx], x[idx], self.gamma)
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        """SCE over the masked nodes; with ``nb`` over the masked seeds."""
+        rec = _masked_sce([out.extras["recon"]], x, out.extras["mask_nodes"], self.gamma, nb, "graphmae")
         return LossOutput(total=rec, parts={"sce": float(rec.detach())})
 
 
@@ -245,13 +278,17 @@ class GraphMAE2(EmbeddingModel):
                    cfg.replace_rate, cfg.gamma, cfg.remask, cfg.num_remask, cfg.remask_rate, cfg.lam,
                    cfg.momentum, cfg.projector_channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
+        """Seed mini-batch ``nb``: masks and re-masks from ``nb``'s keyed draws; the latent
+        prediction only for the kept seeds."""
         if not self.training:
             layers = self.encoder(x, edge_index, batch)
             return ModelOutput(z=layers[-1], layers=layers)
-        m = mask_node_features(x, self.enc_mask_token, self.mask_rate, self.replace_rate)
+        draws = draws_of(nb)
+        m = mask_node_features(x, self.enc_mask_token, self.mask_rate, self.replace_rate, draws)
         layers = self.encoder(m.x, edge_index, batch)
-        keep = m.keep_nodes
+        keep = seed_subset(m.keep_nodes, nb)
         with torch.no_grad():
             target = self.target_projector(self.target_encoder(x, edge_index, batch)[-1][keep])
         pred = self.predictor(self.projector(layers[-1][keep]))
@@ -260,20 +297,23 @@ class GraphMAE2(EmbeddingModel):
             recons = [self.decoder(rep.index_fill(0, m.mask_nodes, 0.0), edge_index, batch)[-1]]
         else:
             recons = []
-            for _ in range(self.num_remask):
-                re = sample_nodes(x.size(0), self.remask_rate, x.device)
+            for i in range(self.num_remask):
+                if draws.keyed:
+                    re = torch.nonzero(draws.fork(10 + i).nodes(x.size(0)) < self.remask_rate).view(-1)
+                else:
+                    re = sample_nodes(x.size(0), self.remask_rate, x.device)
                 r = rep.index_fill(0, re, 0.0)
                 r = r.index_add(0, re, self.dec_mask_token.expand(re.numel(), -1))
                 recons.append(self.decoder(r, edge_index, batch)[-1])
         return ModelOutput(z=layers[-1], layers=layers, extras={
             "recons": recons, "mask_nodes": m.mask_nodes, "latent_pred": pred, "latent_target": target})
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
-        idx = out.extras["mask_nodes"]
-        if idx.numel() == 0:
-            raise ValueError(f"graphmae2 masked no node (mask_rate={self.mask_rate}); raise model.mask_rate")
-        rec = sum(sce_loss(r[idx], x[idx], self.gamma) for r in out.extras["recons"])
-        lat = sce_loss(out.extras["latent_pred"], out.extras["latent_target"], 1.0)
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
+        """Summed SCE over the masked nodes (masked seeds with ``nb``) + ``lam`` x latent SCE."""
+        rec = _masked_sce(out.extras["recons"], x, out.extras["mask_nodes"], self.gamma, nb, "graphmae2")
+        pred = out.extras["latent_pred"]
+        lat = sce_loss(pred, out.extras["latent_target"], 1.0) if pred.size(0) else pred.sum() * 0.0
         total = rec + self.lam * lat
         return LossOutput(total=total, parts={"sce": float(rec.detach()), "latent": float(lat.detach())})
 

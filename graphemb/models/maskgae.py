@@ -9,6 +9,13 @@ in both directions, so it is never visible input while it is a target.
 
 Embedding: every encoder layer on the full graph, concatenated and L2-normalised per node
 (the official ``get_embedding(..., l2_normalize=True)``).
+
+Seed-edge mini-batches of one large graph (``seed_kind = "edges"``, as GAE): the batch's
+positive edges are the targets, hidden from the encoder in both directions, scored against
+the batch's negatives; the augmentor masks the rest of the sampled subgraph with keyed draws
+(:class:`~graphemb.models.base.NodeBatch`), so the encoder sees the corruption level of the full
+objective; the degree loss runs over the seeds against their hidden degree (targets plus
+masked context edges, the context part scaled by full over sampled degree: exact at full fan-out).
 """
 from __future__ import annotations
 
@@ -20,8 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphemb.augment import Augmentor, EdgeMasking, PathMasking
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput
-from graphemb.models.gae import _check_edges, check_config, sample_negatives
+from graphemb.augment.augmentors import _pair_keys
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
+from graphemb.models.gae import _check_edges, batch_pairs, check_config, sample_negatives
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 from graphemb.nn.mlp import MLP
 
@@ -73,6 +81,7 @@ class MaskGAE(EmbeddingModel):
     """
 
     Config: ClassVar[type] = MaskGAEConfig
+    seed_kind: ClassVar[str] = "edges"
 
     def __init__(self, encoder: GNNEncoder, mask: Augmentor, edge_decoder: nn.Module, degree_decoder: nn.Module,
                  alpha: float = 0.004, l2_normalize: bool = True) -> None:
@@ -98,14 +107,21 @@ class MaskGAE(EmbeddingModel):
     def combine_stage_outputs(self, outputs: List[Tensor]) -> Tensor:
         return self._embedding(outputs)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> ModelOutput:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                nb: Optional[NodeBatch] = None) -> ModelOutput:
         if not self.training:
             layers = self.encoder(x, edge_index, batch)
             return ModelOutput(z=self._embedding(layers), layers=layers)
-        view = self.mask(x, edge_index)
+        if nb is None:
+            view = self.mask(x, edge_index)
+            masked = view.masked_edges
+        else:  # the batch's positive edges are the targets; mask the context around them
+            masked = batch_pairs(nb, "MaskGAE")[0]
+            keys = _pair_keys(edge_index, x.size(0))
+            view = self.mask(x, edge_index[:, ~torch.isin(keys, _pair_keys(masked, x.size(0)))], nb.draws())
         layers = self.encoder(x, view.edge_index, batch)
         return ModelOutput(z=self._embedding(layers), layers=layers,
-                           extras={"h": layers[-1], "masked": view.masked_edges, "visible": view.edge_index})
+                           extras={"h": layers[-1], "masked": masked, "visible": view.edge_index})
 
     def score_edges(self, h: Tensor, pairs: Tensor) -> Tensor:
         """Edge-decoder logits of ``pairs`` ``[2, P]`` from last-layer embeddings ``h``."""
@@ -121,19 +137,36 @@ class MaskGAE(EmbeddingModel):
         finally:
             self.train(was)
 
-    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> LossOutput:
+    def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+             nb: Optional[NodeBatch] = None) -> LossOutput:
         _check_edges(edge_index, "MaskGAE")
         h, pos = out.extras["h"], out.extras["masked"]
         if pos is None or pos.size(1) == 0:
             return LossOutput(total=h.sum() * 0.0, parts={"recon": 0.0, "degree": 0.0})
-        # Negatives avoid every edge of the full graph (and self loops), as the official code.
-        neg = sample_negatives(edge_index, x.size(0), batch)[:, : pos.size(1)]
+        n = x.size(0)
+        if nb is None:
+            # Negatives avoid every edge of the full graph (and self loops), as the official code.
+            neg = sample_negatives(edge_index, n, batch)[:, : pos.size(1)]
+            deg, rows = torch.bincount(pos.reshape(-1), minlength=n).to(h.dtype), slice(None)
+        else:
+            neg, deg, rows = batch_pairs(nb, "MaskGAE")[1], self._hidden_degree(out, edge_index, nb), nb.seed_mask
         rec = (-F.logsigmoid(self.score_edges(h, pos)).mean()
                - F.logsigmoid(-self.score_edges(h, neg)).mean())
-        deg = torch.bincount(pos.reshape(-1), minlength=x.size(0)).to(h.dtype)
-        deg_loss = F.mse_loss(self.degree_decoder(h).view(-1), deg)
+        deg_loss = F.mse_loss(self.degree_decoder(h[rows]).view(-1), deg[rows])
         total = rec + self.alpha * deg_loss
         return LossOutput(total=total, parts={"recon": float(rec.detach()), "degree": float(deg_loss.detach())})
+
+
+    @staticmethod
+    def _hidden_degree(out: ModelOutput, edge_index: Tensor, nb: NodeBatch) -> Tensor:
+        """Per node: target edges + masked context in-edges x (full - target) / sampled context degree."""
+        n, pos, dst = nb.seed_mask.numel(), out.extras["masked"], edge_index[1]
+        on_pos = torch.isin(_pair_keys(edge_index, n), _pair_keys(pos, n))
+        hidden = ~torch.isin(_pair_keys(edge_index, n), _pair_keys(out.extras["visible"], n)) & ~on_pos
+        pos_deg = torch.bincount(pos.reshape(-1), minlength=n).float()
+        ctx = torch.bincount(dst[~on_pos], minlength=n).float().clamp(min=1)
+        masked = torch.bincount(dst[hidden], minlength=n).float()
+        return (pos_deg + masked * (nb.degree - pos_deg).clamp(min=0) / ctx).to(out.extras["h"].dtype)
 
 
 MODELS.register("maskgae", MaskGAE)

@@ -25,11 +25,14 @@ or torch-sparse) or ``auto`` (pyg when available, else native).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+
+if TYPE_CHECKING:
+    from graphemb.training.distributed import World
 
 SAMPLERS = ("auto", "native", "pyg")
 
@@ -272,22 +275,30 @@ def subgraph_batch(data: Data, sub: SampledSubgraph, num_seeds: int, degree: Ten
 
 
 def seed_batches(data: Data, num_neighbors: Sequence[int], batch_size: int, seed_kind: str = "nodes",
-                 sampler: str = "auto", generator: Optional[torch.Generator] = None
-                 ) -> Callable[[], Iterable[Data]]:
+                 sampler: str = "auto", generator: Optional[torch.Generator] = None,
+                 world: Optional["World"] = None) -> Callable[[], Iterable[Data]]:
     """A function yielding one epoch of sampled subgraphs (see module docstring).
 
     ``seed_kind="nodes"``: every node once per epoch, shuffled, ``batch_size`` seeds per batch.
     ``seed_kind="edges"``: every undirected edge once per epoch, ``batch_size`` positive edges and
     as many uniform random non-self pairs per batch (not filtered against the edges: a
     collision has probability about ``avg_degree / N``).
+    ``world`` (:class:`graphemb.training.distributed.World`): this rank's share of global batches
+    of ``batch_size x world.size`` seeds (:func:`~graphemb.training.distributed.share`);
+    ``generator`` must then be seeded alike on every rank (the shuffle and the negatives are
+    drawn from it in full); neighbours come from a per-rank generator seeded next to it.
     """
     if batch_size < 1:
         raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
     if seed_kind not in ("nodes", "edges"):
         raise ValueError(f"seed_kind must be 'nodes' or 'edges', got {seed_kind!r}")
+    from graphemb.training.distributed import SINGLE, share
+
+    world = world if world is not None else SINGLE
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     n = int(data.num_nodes)
-    sample = subgraph_sampler(data, num_neighbors, sampler, g)
+    g_nbr = g if world.size == 1 else torch.Generator().manual_seed(g.initial_seed() + 1 + world.rank)
+    sample = subgraph_sampler(data, num_neighbors, sampler, g_nbr)
     deg = global_degree(data.edge_index, n)
     ei = data.edge_index
     pairs = ei[:, ei[0] < ei[1]] if seed_kind == "edges" else None
@@ -296,21 +307,25 @@ def seed_batches(data: Data, num_neighbors: Sequence[int], batch_size: int, seed
         return subgraph_batch(data, sample(seeds), seeds.numel(), deg, pos, neg)
 
     def epoch() -> Iterable[Data]:
+        step = batch_size * world.size  # a global batch; this rank trains on its share
         if seed_kind == "nodes":
             perm = torch.randperm(n, generator=g)
-            for s in range(0, n, batch_size):
-                yield make(perm[s:s + batch_size])
+            for s in range(0, n, step):
+                b = perm[s:s + step]
+                yield make(b[share(b.numel(), world)])
             return
         if pairs.size(1) == 0:
             raise ValueError("seed_kind='edges' needs a graph with edges")
         perm = torch.randperm(pairs.size(1), generator=g)
-        for s in range(0, pairs.size(1), batch_size):
-            pos = pairs[:, perm[s:s + batch_size]]
-            m = pos.size(1)
+        for s in range(0, pairs.size(1), step):
+            cols = perm[s:s + step]
+            m = cols.numel()
             u = torch.randint(0, n, (m,), generator=g)
             v = (u + torch.randint(1, max(n, 2), (m,), generator=g)) % n  # never u itself
-            neg = torch.stack([u, v])
+            mine = share(m, world)
+            pos, neg = pairs[:, cols[mine]], torch.stack([u, v])[:, mine]
+            k = mine.numel()
             seeds, inv = torch.unique(torch.cat([pos, neg], 1), return_inverse=True)
-            yield make(seeds, inv[:, :m], inv[:, m:])
+            yield make(seeds, inv[:, :k], inv[:, k:])
 
     return epoch

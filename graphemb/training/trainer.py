@@ -19,10 +19,11 @@ from torch_geometric.data import Batch, Data
 
 from graphemb.config import TrainConfig, validate
 from graphemb.models.base import EmbeddingModel
+from graphemb.training import distributed
+from graphemb.training.distributed import SINGLE, World
 from graphemb.training.precision import autocast_context, compiled
 from graphemb.training.sampling import check_seed_batches, step_loss
 from graphemb.training.schedules import make_scheduler
-from graphemb.utils.device import resolve_device
 from graphemb.utils.progress import progress
 
 GraphInput = Union[Data, Sequence[Data]]
@@ -67,13 +68,16 @@ def neighbor_sampling_available() -> bool:
 
 
 def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator,
-                 seed_kind: str = "nodes") -> Callable[[], Iterable[Data]]:
+                 seed_kind: str = "nodes", world: World = SINGLE) -> Callable[[], Iterable[Data]]:
     """Return a function yielding one epoch of batches for ``data``.
 
     * one ``Data`` and no ``cfg.num_neighbors``: the whole graph, once per epoch;
     * one ``Data`` with ``cfg.num_neighbors``: sampled subgraphs around seed nodes (or seed
       edges, ``seed_kind="edges"``), see :func:`graphemb.training.sampling.seed_batches`;
     * a sequence of graphs: shuffled ``Batch`` es of ``cfg.batch_size`` graphs.
+
+    With several processes (``world``) each yields its share of every global batch of
+    ``cfg.batch_size x world.size`` (see :mod:`graphemb.training.distributed`).
     """
     if isinstance(data, Data):
         if not cfg.num_neighbors:
@@ -81,14 +85,33 @@ def make_batches(data: GraphInput, cfg: TrainConfig, generator: torch.Generator,
         from graphemb.training.sampling import seed_batches
 
         return seed_batches(data, cfg.num_neighbors, cfg.batch_size, seed_kind=seed_kind,
-                            sampler=cfg.sampler, generator=generator)
+                            sampler=cfg.sampler, generator=generator, world=world)
     graphs = list(data)
     if not graphs:
         raise ValueError("cannot train on an empty set of graphs")
+    if world.size > 1:
+        return _graph_shares(graphs, cfg.batch_size, generator, world)
     from torch_geometric.loader import DataLoader
 
     loader = DataLoader(graphs, batch_size=cfg.batch_size, shuffle=True, generator=generator)
     return lambda: iter(loader)
+
+
+def _graph_shares(graphs: List[Data], batch_size: int, generator: torch.Generator, world: World
+                  ) -> Callable[[], Iterable[Data]]:
+    """This rank's share of each global batch of graphs, shuffled as PyG's (torch's) loader
+    shuffles, so the global batches are those of one process with ``batch_size x world.size``:
+    the loader's iterator draws a base seed from ``generator``, then its sampler a ``randperm``."""
+    step = batch_size * world.size
+
+    def epoch() -> Iterable[Data]:
+        torch.empty((), dtype=torch.int64).random_(generator=generator)  # DataLoader's base seed
+        perm = torch.randperm(len(graphs), generator=generator)
+        for s in range(0, len(graphs), step):
+            b = perm[s:s + step]
+            yield Batch.from_data_list([graphs[i] for i in b[distributed.share(b.numel(), world)].tolist()])
+
+    return epoch
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -98,11 +121,16 @@ def _peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def steps_per_epoch(data: GraphInput, cfg: TrainConfig) -> int:
-    """Optimiser steps in one epoch (what EMA schedules count): 1 full batch, else batches."""
+def steps_per_epoch(data: GraphInput, cfg: TrainConfig, seed_kind: str = "nodes", world: World = SINGLE) -> int:
+    """Optimiser steps in one epoch (what EMA schedules count): 1 full batch, else batches of
+    seed nodes, seed edges (undirected) or graphs, global over the ``world``'s ranks."""
     if isinstance(data, Data):
-        return 1 if not cfg.num_neighbors else max(math.ceil(data.num_nodes / cfg.batch_size), 1)
-    return max(math.ceil(len(data) / cfg.batch_size), 1)
+        if not cfg.num_neighbors:
+            return 1
+        ei = data.edge_index
+        n = int((ei[0] < ei[1]).sum()) if seed_kind == "edges" else int(data.num_nodes)
+        return distributed.num_global_batches(n, cfg.batch_size, world)
+    return distributed.num_global_batches(len(data), cfg.batch_size, world)
 
 
 class ValidationSelector:
@@ -228,6 +256,18 @@ def load_resume_state(path: Path, stateful: Dict[str, Any], generator: torch.Gen
                       seconds=float(state["seconds"]))
 
 
+def _check_distributed(data: GraphInput, cfg: TrainConfig, resume: bool) -> None:
+    from graphemb.config import ConfigError
+
+    if isinstance(data, Data) and not cfg.num_neighbors:
+        raise ConfigError("train.distributed=true shares seed mini-batches among the processes, but this run "
+                          "trains full batch on one graph: set train.num_neighbors (e.g. [10, 5]) and "
+                          "train.batch_size (seeds per process)")
+    if resume:
+        raise ConfigError("resuming a distributed run is not supported (it would need every rank's RNG "
+                          "state); train it again")
+
+
 def _checkpoint_due(cfg: TrainConfig, epoch: int, checkpoint: Optional[Path]) -> bool:
     return checkpoint is not None and cfg.checkpoint_every > 0 and epoch % cfg.checkpoint_every == 0 \
         and epoch < cfg.epochs
@@ -245,6 +285,10 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     total_steps)`` runs after every optimiser step. Raises ``FloatingPointError`` naming the epoch
     when the loss becomes NaN/inf.
 
+    With ``cfg.distributed`` (under ``torchrun``) each process trains on its share of every
+    global batch inside ``DistributedDataParallel``; only rank 0 writes ``checkpoint`` and
+    shows progress (:mod:`graphemb.training.distributed`).
+
     Args:
         checkpoint: file for a resumable training state, written every ``cfg.checkpoint_every``
             epochs (model, optimiser, RNG states, epoch, early stopping, history).
@@ -255,10 +299,13 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
         val_score: the unsupervised score ``cfg.select_by="val"`` needs (see :class:`ValidationSelector`).
     """
     validate(cfg, "train")
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    world = distributed.join(cfg)
+    if world.active:
+        _check_distributed(data, cfg, resume)
+    checkpoint = Path(checkpoint) if checkpoint is not None and world.is_main else None
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint file to resume from")
-    device = resolve_device(cfg.device)
+    device = distributed.device_for(cfg, world)
     model.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -269,14 +316,18 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
         data = copy.copy(data).to(device)
     if isinstance(data, Data) and cfg.num_neighbors:
         check_seed_batches(model)
-    epoch_batches = make_batches(data, cfg, generator, seed_kind=getattr(model, "seed_kind", "nodes"))
+    seed_kind = getattr(model, "seed_kind", "nodes")
+    epoch_batches = make_batches(data, cfg, generator, seed_kind=seed_kind, world=world)
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
     runner = compiled(model, cfg.compile)
+    train_step = distributed.data_parallel(runner, device) if world.active else \
+        (lambda batch, b: step_loss(runner, batch, b))
     scheduler = make_scheduler(optimizer, cfg.epochs, cfg.lr_schedule, cfg.warmup_epochs)
     selector = ValidationSelector(val_score, cfg.val_every, cfg.epochs) if cfg.select_by == "val" else None
     if cfg.select_by not in (None, "val"):
         raise ValueError(f"unknown train.select_by {cfg.select_by!r}; choose 'val' or leave it unset")
-    total_steps, step = cfg.epochs * steps_per_epoch(data, cfg), 0
+    per_epoch = steps_per_epoch(data, cfg, seed_kind, world)
+    total_steps, step = cfg.epochs * per_epoch, 0
 
     stateful: Dict[str, Any] = {"model": model, "optimizer": optimizer}  # all saved in a checkpoint
     if scheduler is not None:
@@ -285,10 +336,11 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     loop = _LoopState()
     if resume:
         loop = load_resume_state(checkpoint, stateful, generator, result, device)
-        step = loop.epoch * steps_per_epoch(data, cfg)
+        step = loop.epoch * per_epoch
     best_state, wait = loop.best_state, loop.wait
     start = time.perf_counter()
-    bar = progress(range(loop.epoch + 1, cfg.epochs + 1), enabled=cfg.progress, desc="train", unit="epoch")
+    bar = progress(range(loop.epoch + 1, cfg.epochs + 1), enabled=cfg.progress if world.is_main else False,
+                   desc="train", unit="epoch")
     for epoch in bar:
         model.train()
         totals: Dict[str, float] = {}
@@ -298,7 +350,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
             b = getattr(batch, "batch", None) if isinstance(batch, Batch) else None
             optimizer.zero_grad(set_to_none=True)
             with autocast_context(cfg.precision, device):
-                loss = step_loss(runner, batch, b)
+                loss = train_step(batch, b)
             if not torch.isfinite(loss.total):
                 raise FloatingPointError(
                     f"training loss became {loss.total.item()} at epoch {epoch}; "
@@ -315,7 +367,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
             totals["loss"] = totals.get("loss", 0.0) + w * float(loss.total.detach())
             for k, v in loss.parts.items():
                 totals[k] = totals.get(k, 0.0) + w * float(v)
-        record = {k: v / weight_sum for k, v in totals.items()}
+        record = distributed.mean_over_ranks(totals, weight_sum, world)
         if scheduler is not None:
             scheduler.step()
         if selector is not None:
@@ -337,6 +389,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
             loop = _LoopState(epoch, wait, best_state, loop.seconds + time.perf_counter() - start)
             save_resume_state(checkpoint, stateful, generator, result, loop)
             start = time.perf_counter()
+    distributed.check_in_sync(list(model.parameters()), world)
     result.seconds = loop.seconds + time.perf_counter() - start
     result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
     result.peak_memory_mb = _peak_memory_mb(device)
