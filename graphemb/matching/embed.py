@@ -82,19 +82,23 @@ def gnn_embeddings(graph: MatchingGraph, x: Tensor, *, model: str = "isoc-vgae",
 def embed_graph(graph: MatchingGraph, method: Literal["walks", "isoc-vgae", "both"] = "walks", *,
                 walk_cfg: Optional[WalkConfig] = None, features: Literal["walks", "text"] = "walks",
                 text_encoder: Any = None, gnn_overrides: Optional[Dict[str, Any]] = None, seed: int = 0,
-                device: str = "cpu") -> Tensor:
+                device: str = "cpu", timings: Optional[Dict[str, float]] = None) -> Tensor:
     """Node embeddings ``[N, d]`` with ``method`` in ``walks`` / ``isoc-vgae`` / ``both``.
 
     Args:
         walk_cfg: walk settings (default the ``paper`` preset); its ``seed`` is replaced by ``seed``.
         features: initial GNN node features: the walk embeddings or ``text`` (needs ``text_encoder``,
             e.g. ``load_text_encoder("minilm")``).
+        timings: a dict receiving the seconds of ``walks``, ``word2vec``, ``text_features``, ``gnn``.
     """
+    import time
+
+    timings = {} if timings is None else timings
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     cfg = walk_cfg or WalkConfig()
     cfg = WalkConfig(**{**cfg.__dict__, "seed": seed})
-    walks = walk_embeddings(graph, cfg) if (method != "isoc-vgae" or features == "walks") else None
+    walks = walk_embeddings(graph, cfg, timings) if (method != "isoc-vgae" or features == "walks") else None
     if method == "walks":
         return walks
     if features == "text":
@@ -102,12 +106,16 @@ def embed_graph(graph: MatchingGraph, method: Literal["walks", "isoc-vgae", "bot
             from graphemb.multimodal.encoders.text import load_text_encoder
 
             text_encoder = load_text_encoder("minilm")
+        t = time.perf_counter()
         x = text_features(graph, text_encoder)
+        timings["text_features"] = time.perf_counter() - t
     elif features == "walks":
         x = walks
     else:
         raise ValueError(f"features must be 'walks' or 'text', got {features!r}")
+    t = time.perf_counter()
     z = gnn_embeddings(graph, x, overrides=gnn_overrides, seed=seed, device=device)
+    timings["gnn"] = time.perf_counter() - t
     if method == "isoc-vgae":
         return z
     nz = torch.nn.functional.normalize

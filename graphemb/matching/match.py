@@ -60,12 +60,14 @@ class EmbeddingScorer:
     Args:
         queries: ``[Q, d]``; candidates: ``[C, d]`` (float32 copies are kept).
         candidate_mask: ``[C]`` bool, ``False`` for candidates that score ``-inf`` (pruned).
+        query_mask: ``[Q]`` bool, ``False`` for queries whose every score is ``-inf`` (pruned).
     """
 
     queries: np.ndarray
     candidates: np.ndarray
     candidate_mask: Optional[np.ndarray] = None
     normalize: bool = True
+    query_mask: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         from graphemb.index import normalize
@@ -76,10 +78,13 @@ class EmbeddingScorer:
             raise ValueError(f"queries [Q, d] and candidates [C, d] must share d; got {q.shape} and {c.shape}")
         self.queries, self.candidates = (normalize(q), normalize(c)) if self.normalize else (q, c)
         self._ct = np.ascontiguousarray(self.candidates.T)
-        if self.candidate_mask is not None:
-            self.candidate_mask = np.asarray(self.candidate_mask, dtype=bool)
-            if self.candidate_mask.shape != (len(c),):
-                raise ValueError(f"candidate_mask must be [{len(c)}], got {self.candidate_mask.shape}")
+        for name, n in (("candidate_mask", len(c)), ("query_mask", len(q))):
+            m = getattr(self, name)
+            if m is not None:
+                m = np.asarray(m, dtype=bool)
+                if m.shape != (n,):
+                    raise ValueError(f"{name} must be [{n}], got {m.shape}")
+                setattr(self, name, m)
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -89,6 +94,8 @@ class EmbeddingScorer:
         s = self.queries[rows] @ self._ct
         if self.candidate_mask is not None:
             s[:, ~self.candidate_mask] = -np.inf
+        if self.query_mask is not None:
+            s[~self.query_mask[rows]] = -np.inf
         return s
 
 
@@ -359,7 +366,7 @@ def object_scorer(graph: MatchingGraph, emb: Tensor, query_side: Literal["a", "b
     if queries is not None:
         qn = qn[np.asarray(queries, dtype=np.int64)]
     e = emb.detach().float().numpy()
-    scorer = EmbeddingScorer(e[qn.clip(min=0)], e[cn.clip(min=0)], candidate_mask=cn >= 0)
+    scorer = EmbeddingScorer(e[qn.clip(min=0)], e[cn.clip(min=0)], candidate_mask=cn >= 0, query_mask=qn >= 0)
     return scorer, qn >= 0
 
 
@@ -376,7 +383,6 @@ def object_scores(graph: MatchingGraph, emb: Tensor, query_side: Literal["a", "b
     the other side (see :func:`object_scorer`; pruned queries' rows are ``-inf``)."""
     scorer, present = object_scorer(graph, emb, query_side)
     s = torch.from_numpy(np.concatenate([b for _, b in iter_blocks(scorer, chunk * max(scorer.shape[1], 1))]))
-    s[torch.from_numpy(~present)] = float("-inf")
     return s, torch.from_numpy(present)
 
 

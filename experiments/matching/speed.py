@@ -1,0 +1,93 @@
+"""What each speed-up of the graph embedding costs in MRR: CoronaCheck (all 7,058 claims in one
+graph), MRR reported on the generated (7,008) and the user (50) claims, pessimistic ties.
+
+Each config writes ``experiments/matching/records/speed/<config>.json`` (seconds of the walks,
+Word2Vec and GNN stages, and the metrics); ``experiments/matching/scale_report.py`` renders them.
+The graph is the RESULTS.md one (1-3-grams, column nodes, B-only tokens dropped, compressed).
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 GRAPHEMB_DATA=/work/shared/datasets python experiments/matching/speed.py \\
+        --configs w-fast-1t w-fast-2t ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphemb.matching.compress import compress
+from graphemb.matching.datasets import load_matching
+from graphemb.matching.embed import gnn_embeddings
+from graphemb.matching.graph import build_graph
+from graphemb.matching.match import blocked_ranking_metrics, object_scorer
+from graphemb.matching.walks import walk_embeddings, walk_preset
+from graphemb.utils.io import atomic_write
+
+OUT = Path(__file__).resolve().parent / "records" / "speed"
+
+#: name -> (walk preset + overrides, GNN overrides or None for walks only)
+CONFIGS = {
+    "w-fast-1t": (("fast", {}), None),
+    "w-fast-2t": (("fast", {"workers": 2}), None),
+    "w-10x20-5ep-2t": (("fast", {"walks_per_node": 10, "workers": 2}), None),
+    "w-10x20-3ep-2t": (("fast", {"walks_per_node": 10, "epochs": 3, "workers": 2}), None),
+    "w-5x20-5ep-2t": (("fast", {"walks_per_node": 5, "workers": 2}), None),
+    "w-10x10-5ep-2t": (("fast", {"walks_per_node": 10, "walk_length": 10, "workers": 2}), None),
+    "w-10x20-5ep-d64-2t": (("fast", {"walks_per_node": 10, "dim": 64, "workers": 2}), None),
+    "g30-fast-1t": (("fast", {}), {"train": {"epochs": 30}}),
+    "g30-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 30}}),
+    "g-pat3-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}),
+                        {"train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}),
+    "g15-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 15}}),
+    "g30-h64-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}),
+                         {"train": {"epochs": 30}, "model": {"encoder": {"hidden_channels": 64}}}),
+}
+
+
+def evaluate(ds, g, z, lo, hi):
+    scorer, present = object_scorer(g, z, ds.query_side, ds.queries[lo:hi])
+    return blocked_ranking_metrics(scorer, ds.gold[lo:hi], query_mask=present)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ds = load_matching("coronacheck")
+    n_gen = len(ds.b) - 50  # claims_GEN first, then the 50 claims_USR
+    g, _ = compress(build_graph(ds.a, ds.b, max_n=3))
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in args.configs:
+        (preset, over), gnn = CONFIGS[name]
+        cfg = walk_preset(preset, seed=args.seed, **over)
+        t: dict = {}
+        z = walk_embeddings(g, cfg, t)
+        if gnn is not None:
+            t0 = time.perf_counter()
+            zg = gnn_embeddings(g, z, overrides=gnn, seed=args.seed)
+            t["gnn"] = time.perf_counter() - t0
+            nz = torch.nn.functional.normalize
+            embs = {"gnn": zg, "both": torch.cat([nz(z, dim=1), nz(zg, dim=1)], 1)}
+        else:
+            embs = {"walks": z}
+        rec = {"config": name, "walk": cfg.__dict__, "gnn": gnn, "seed": args.seed, "seconds": t,
+               "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0],
+               "machine": f"{platform.machine()} {os.cpu_count()} cpus", "protocol": "ranking-pessimistic",
+               "graph": g.sizes(), "results": {}}
+        for k, e in embs.items():
+            rec["results"][k] = {"gen": evaluate(ds, g, e, 0, n_gen), "usr": evaluate(ds, g, e, n_gen, len(ds.queries))}
+        with atomic_write(OUT / f"{name}.json", "w") as f:
+            json.dump(rec, f, indent=1)
+        print(name, {k: round(v, 1) for k, v in t.items()},
+              {k: (round(r["gen"]["mrr"], 4), round(r["usr"]["mrr"], 4)) for k, r in rec["results"].items()}, flush=True)
+
+
+if __name__ == "__main__":
+    main()
