@@ -39,7 +39,18 @@ CONFIGS = {
     "w-5x20-5ep-2t": (("fast", {"walks_per_node": 5, "workers": 2}), None),
     "w-10x10-5ep-2t": (("fast", {"walks_per_node": 10, "walk_length": 10, "workers": 2}), None),
     "w-10x20-5ep-d64-2t": (("fast", {"walks_per_node": 10, "dim": 64, "workers": 2}), None),
+    "w-10x20-5ep-1t": (("fast", {"walks_per_node": 10}), None),
+    "w-10x20-3ep-1t": (("fast", {"walks_per_node": 10, "epochs": 3}), None),
+    "w-5x20-5ep-1t": (("fast", {"walks_per_node": 5}), None),
+    "w-10x10-5ep-1t": (("fast", {"walks_per_node": 10, "walk_length": 10}), None),
+    "w-10x20-5ep-d64-1t": (("fast", {"walks_per_node": 10, "dim": 64}), None),
+    "w-10x20-5ep-w2-1t": (("fast", {"walks_per_node": 10, "window": 2}), None),
     "g30-fast-1t": (("fast", {}), {"train": {"epochs": 30}}),
+    "g30-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30}}),
+    "g-pat3-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}),
+    "g15-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 15}}),
+    "g30-h64-10x20-1t": (("fast", {"walks_per_node": 10}),
+                         {"train": {"epochs": 30}, "model": {"encoder": {"hidden_channels": 64}}}),
     "g30-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 30}}),
     "g-pat3-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}),
                         {"train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}),
@@ -68,17 +79,20 @@ def main() -> None:
         (preset, over), gnn = CONFIGS[name]
         cfg = walk_preset(preset, seed=args.seed, **over)
         t: dict = {}
+        c0 = time.process_time()
         z = walk_embeddings(g, cfg, t)
+        t["walks+word2vec_cpu"] = time.process_time() - c0
         if gnn is not None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             zg = gnn_embeddings(g, z, overrides=gnn, seed=args.seed)
-            t["gnn"] = time.perf_counter() - t0
+            t["gnn"], t["gnn_cpu"] = time.perf_counter() - t0, time.process_time() - c0
             nz = torch.nn.functional.normalize
             embs = {"gnn": zg, "both": torch.cat([nz(z, dim=1), nz(zg, dim=1)], 1)}
         else:
             embs = {"walks": z}
         rec = {"config": name, "walk": cfg.__dict__, "gnn": gnn, "seed": args.seed, "seconds": t,
                "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0],
+               "note": "seconds: wall; *_cpu: CPU seconds of this process (all its threads)",
                "machine": f"{platform.machine()} {os.cpu_count()} cpus", "protocol": "ranking-pessimistic",
                "graph": g.sizes(), "results": {}}
         for k, e in embs.items():
