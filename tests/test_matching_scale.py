@@ -140,3 +140,51 @@ def test_sparse_assignment_drops_low_and_infinite_pairs():
     s = np.array([[5.0, -np.inf], [-np.inf, 0.1]])
     got = one_to_one_sparse(DenseScorer(s), k=2, min_score=0.5).numpy()
     assert got.tolist() == [[0, 0]]
+
+
+def test_walk_token_cap_lowers_walks_per_node_only_on_large_graphs():
+    from graphemb.matching.walks import walk_preset
+
+    cfg = walk_preset("quick")
+    assert cfg.walks_for(1000) == 10  # 10 * 1000 * 21 = 210k nodes: under the 2M cap
+    assert cfg.walks_for(100_000) == 1  # 2M // (100k * 21) = 0 -> at least one walk
+    assert cfg.walks_for(20_000) == 2_000_000 // (20_000 * 21) == 4
+    assert walk_preset("paper").walks_for(10 ** 6) == 100  # no cap
+
+
+def test_write_walks_is_the_savetxt_format(tmp_path):
+    from graphemb.matching.walks import write_walks
+
+    w = np.array([[3, 10, 3], [0, 7, 123456]])
+    write_walks(w, str(tmp_path / "w.txt"))
+    np.savetxt(tmp_path / "ref.txt", w, fmt="%d", delimiter=" ")
+    assert (tmp_path / "w.txt").read_text() == (tmp_path / "ref.txt").read_text()
+
+
+def test_build_graph_cell_cache_gives_the_same_edges_as_distinct_cells():
+    from graphemb.matching.graph import Corpus, build_graph
+
+    rows = [["italy", "10 cases"], ["italy", "20 cases"], ["spain", "10 cases"]]
+    g = build_graph(Corpus.from_rows(rows, ["c", "v"]), Corpus.from_texts(["italy cases", "spain 10"]), max_n=2)
+    e = g.edge_set()
+    for i, r in enumerate(rows):
+        for cell in r:
+            for t in cell.split():
+                assert tuple(sorted((f"A:{i}", t), key=g.names.index)) in e
+    assert ("B:0", "italy") in e and ("B:1", "10") in e and ("B:1", "spain") in e
+    assert not any("B:0" in x and "spain" in x for x in e)  # only B:0's own tokens
+
+
+def test_match_run_json_has_every_stage_and_they_add_up(tmp_path, capsys):
+    from graphemb.cli.main import main
+    from tests.test_matching import write_planted_pair
+
+    write_planted_pair(tmp_path / "p", 5)
+    assert main(["match", "run", str(tmp_path / "p"), "--method", "walks", "--preset", "tiny", "--ngrams", "1",
+                 "--compress", "--json"]) == 0
+    rec = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+    st = rec["stages"]
+    assert {"load", "build", "compress", "walks", "word2vec", "embed", "rank", "evaluate"} <= set(st)
+    assert all(v >= 0 for v in st.values())
+    main_stages = sum(st[k] for k in ("load", "build", "compress", "embed", "rank", "evaluate"))
+    assert main_stages <= rec["seconds"] + 1e-6 and st["walks"] + st["word2vec"] <= st["embed"] + 1e-6

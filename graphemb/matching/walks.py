@@ -33,6 +33,9 @@ class WalkConfig:
         seed: seeds the walks and Word2Vec.
         workers: Word2Vec threads (1: deterministic for a seed; more: faster, not bit-reproducible).
         sample: Word2Vec down-sampling of frequent nodes (gensim's default 1e-3).
+        max_tokens: cap on the walk corpus (nodes per epoch): on a large graph ``walks_per_node``
+            is lowered (to at least 1) so that ``walks_per_node * starts * (walk_length + 1)``
+            stays under it; ``None`` = no cap. Word2Vec's time grows with this corpus.
     """
 
     walks_per_node: int = 100
@@ -46,12 +49,19 @@ class WalkConfig:
     seed: int = 0
     workers: int = 1
     sample: float = 1e-3
+    max_tokens: Optional[int] = None
+
+    def walks_for(self, num_starts: int) -> int:
+        """Walks per start node after the ``max_tokens`` cap."""
+        if self.max_tokens is None or num_starts == 0:
+            return self.walks_per_node
+        return max(1, min(self.walks_per_node, self.max_tokens // (num_starts * (self.walk_length + 1))))
 
 
 WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
-    "quick": WalkConfig(walks_per_node=10, epochs=5),
+    "quick": WalkConfig(walks_per_node=10, epochs=5, max_tokens=2_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
@@ -156,7 +166,7 @@ def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None,
     if starts.size == 0:
         return out
     t0 = time.perf_counter()
-    walks = random_walks(indptr, indices, starts, cfg.walk_length, cfg.walks_per_node, cfg.seed)
+    walks = random_walks(indptr, indices, starts, cfg.walk_length, cfg.walks_for(len(starts)), cfg.seed)
     fd, path = tempfile.mkstemp(suffix=".walks.txt")
     os.close(fd)
     try:
