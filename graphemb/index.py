@@ -60,12 +60,16 @@ def select_topk(sims: np.ndarray, k: int):
     if np.issubdtype(sims.dtype, np.floating) and np.isnan(sims).any():
         sims = np.where(np.isnan(sims), -np.inf, sims)
     if k < n:
-        kth = -np.partition(-sims, kth=k - 1, axis=1)[:, k - 1:k]  # the k-th best score per row
-        above = sims > kth
-        tied = sims == kth  # of the columns tied with the k-th score, the lowest ones fill the top k
-        need = k - above.sum(1, keepdims=True)
-        keep = above | (tied & (np.cumsum(tied, axis=1) <= need))
-        cand = np.nonzero(keep)[1].reshape(len(sims), k)  # ascending column order per row
+        part = np.argpartition(-sims, kth=k, axis=1)  # [:, :k] the k best (any order), [:, k] the next best
+        cand = np.sort(part[:, :k], axis=1)
+        kth = np.take_along_axis(sims, cand, 1).min(1)
+        nxt = np.take_along_axis(sims, part[:, k:k + 1], 1)[:, 0]
+        bad = np.flatnonzero(nxt >= kth)  # a column left out ties with the k-th score: choose the lowest ones
+        if len(bad):
+            sb, kb = sims[bad], kth[bad, None]
+            tied = sb == kb
+            keep = (sb > kb) | (tied & (np.cumsum(tied, axis=1) <= k - (sb > kb).sum(1, keepdims=True)))
+            cand[bad] = np.nonzero(keep)[1].reshape(len(bad), k)  # ascending column order per row
     else:
         cand = np.tile(np.arange(n), (len(sims), 1))
     order = np.argsort(-np.take_along_axis(sims, cand, 1), axis=1, kind="stable")

@@ -70,9 +70,10 @@ def test_embedding_scorer_blocks_match_dense_cosine_and_exact_ties():
     np.testing.assert_allclose(blocks, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_blocked_topk_equals_full_sort_with_lower_index_first():
+@pytest.mark.parametrize("tied", [True, False])
+def test_blocked_topk_equals_full_sort_with_lower_index_first(tied):
     s, _ = _tied_case(3, q=20, c=15)
-    s = np.nan_to_num(s, nan=-np.inf)
+    s = np.nan_to_num(s, nan=-np.inf) if tied else np.random.default_rng(1).random((20, 15))
     idx, val = blocked_topk(DenseScorer(s), 5, budget=31)
     order = np.lexsort((np.tile(np.arange(15), (20, 1)), -s), axis=1)[:, :5]  # score desc, index asc
     np.testing.assert_array_equal(idx, order)

@@ -268,7 +268,7 @@ def e2e(dataset: str, extra: List[str]) -> None:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     rec.update(command="graphemb match run " + " ".join([dataset, "--json", *extra]), process_wall_s=wall,
                process_cpu_s=ru.ru_utime + ru.ru_stime, load_avg_1min=os.getloadavg()[0])
-    name = "_".join([dataset, *[x.strip("-") for x in extra]]).replace("/", "-")
+    name = "_".join([Path(dataset).name if Path(dataset).is_dir() else dataset, *[x.strip("-") for x in extra]])
     out = RECORDS / "e2e" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1))
