@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -57,8 +57,9 @@ SOURCES = ["ministry", "who", "jhu", "ecdc", "owid", "local agency"]
 COLUMNS = ["country", "region", "date", "measure", "value", "source"]
 
 
-def generate(rows: int, seed: int = 0):
-    """``(table Corpus, claims Corpus, gold)``: one claim per 10 rows, gold = the row it describes."""
+def generate(rows: int, seed: int = 0, queries: Optional[int] = None):
+    """``(table Corpus, claims Corpus, gold)``: ``queries`` claims (default one per 10 rows), gold =
+    the row each describes."""
     from graphemb.matching.graph import Corpus
 
     rng = np.random.default_rng(seed)
@@ -71,7 +72,7 @@ def generate(rows: int, seed: int = 0):
     dates = (np.datetime64("2020-01-01") + day).astype(str)
     table = [[COUNTRIES[a], REGIONS[b], d, MEASURES[e][0], f"{x:,}", SOURCES[y]]
              for a, b, d, e, x, y in zip(c.tolist(), r.tolist(), dates.tolist(), m.tolist(), v.tolist(), s.tolist())]
-    q = rng.choice(rows, size=max(1, rows // 10), replace=False)
+    q = rng.choice(rows, size=max(1, rows // 10 if queries is None else queries), replace=False)
     verbs = ["reported", "recorded", "had", "counted", "saw"]
     texts = []
     for i, vb, drop_region, drop_date in zip(q.tolist(), rng.integers(len(verbs), size=len(q)).tolist(),
@@ -141,7 +142,7 @@ def _save(work: Path, name: str, obj) -> None:
         pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def run_stage(stage: str, rows: int, work: Path, seed: int) -> Dict[str, Any]:
+def run_stage(stage: str, rows: int, work: Path, seed: int, queries: Optional[int] = None) -> Dict[str, Any]:
     """Run one stage in this process; returns its measurements (and a few stage facts)."""
     import torch
 
@@ -155,7 +156,7 @@ def run_stage(stage: str, rows: int, work: Path, seed: int) -> Dict[str, Any]:
 
     if stage == "generate":
         rss0, t0, c0 = _rss_mb(), time.perf_counter(), time.process_time()
-        a, b, gold = generate(rows, seed)
+        a, b, gold = generate(rows, seed, queries)
         _save(work, "corpus.pkl", (a, b, gold))
         info.update(candidates=len(a), queries=len(b))
     elif stage == "build":
@@ -189,6 +190,7 @@ def run_stage(stage: str, rows: int, work: Path, seed: int) -> Dict[str, Any]:
         rss0, t0, c0 = _rss_mb(), time.perf_counter(), time.process_time()
         np.save(work / "project.npy", random_projection(g, 64, seed))
     elif stage in ("rank", "evaluate", "assign"):
+        import graphemb.evaluation.ranking  # noqa: F401  (imported here, not inside the timed stage)
         from graphemb.matching.match import (blocked_ranking_metrics, blocked_topk, object_scorer,
                                              one_to_one_sparse)
 
@@ -233,7 +235,7 @@ def random_projection(g, dim: int, seed: int) -> np.ndarray:
     return np.asarray(adj @ r, dtype=np.float32)
 
 
-def bench(rows: int, stages: List[str], seed: int, work_root: Path) -> Dict[str, Any]:
+def bench(rows: int, stages: List[str], seed: int, work_root: Path, queries: Optional[int] = None) -> Dict[str, Any]:
     work = work_root / f"rows{rows}"
     work.mkdir(parents=True, exist_ok=True)
     out_path = RECORDS / "scale" / f"rows{rows}.json"
@@ -241,6 +243,7 @@ def bench(rows: int, stages: List[str], seed: int, work_root: Path) -> Dict[str,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "GRAPHEMB_PROGRESS": "0"}
     for st in stages:
         cmd = [sys.executable, __file__, "--stage", st, "--rows", str(rows), "--work", str(work), "--seed", str(seed)]
+        cmd += [] if queries is None else ["--queries", str(queries)]
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if p.returncode != 0:
             raise SystemExit(f"stage {st} at {rows} rows failed:\n{p.stderr[-3000:]}")
@@ -248,7 +251,8 @@ def bench(rows: int, stages: List[str], seed: int, work_root: Path) -> Dict[str,
         res["load_avg_1min"] = os.getloadavg()[0]
         rec["stages"][st] = res
         rec.update(seed=seed, machine=f"{platform.machine()} {os.cpu_count()} cpus", threads=1,
-                   command=" ".join(["python experiments/matching/bench_scale.py", "--rows", str(rows), "--stages", *stages]))
+                   command=" ".join(["python experiments/matching/bench_scale.py", "--rows", str(rows), "--stages", *stages,
+                                     *([] if queries is None else ["--queries", str(queries)])]))
         print(rows, st, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items() if k != "walk_config"},
               flush=True)
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,7 +321,15 @@ def report() -> str:
         for p in speed:
             r = json.loads(p.read_text())
             w, t = r["walk"], r["seconds"]
-            gnn = "–" if r["gnn"] is None else json.dumps(r["gnn"]).replace("|", "/")
+            if r["gnn"] is None:
+                gnn = "–"
+            else:  # the resolved config (MATCHING_GNN + overrides); older records: patience 0 then
+                tr = (r.get("gnn_resolved") or {"train": {"patience": 0, **r["gnn"].get("train", {})},
+                                                 "model": r["gnn"].get("model", {"encoder": {"hidden_channels": 128}})})
+                hid = tr.get("model", {}).get("encoder", {}).get("hidden_channels", 128)
+                t_ = tr["train"]
+                gnn = (f"{hid} wide, <= {t_['epochs']} ep" + (f", stop: patience {t_['patience']}, "
+                       f"min_delta {t_.get('min_delta')}" if t_.get("patience") else ""))
             ws = f"{t['walks'] + t['word2vec']:.1f} ({t['walks+word2vec_cpu']:.1f})"
             gs = f"{t['gnn']:.1f} ({t['gnn_cpu']:.1f})" if "gnn" in t else "–"
             for k, res in r["results"].items():
@@ -330,7 +342,7 @@ def report() -> str:
         recs = [json.loads(p.read_text()) for p in scale]
         lines += ["## Scale: generated table-to-text corpus", "",
                   "`python experiments/matching/bench_scale.py --rows N`: a table of N rows (6 columns) and N/10 "
-                  "claims, each stage in its own subprocess on one thread. Per stage: wall seconds / CPU seconds / "
+                  "claims (fewer where the facts below say so: `--queries`), each stage in its own subprocess on one thread. Per stage: wall seconds / CPU seconds / "
                   "peak resident MB of the stage's process (the MB before the stage's own work, after imports and "
                   "reading its input, in brackets). The retrieval stages (rank = exact blocked top-20, evaluate = "
                   "blocked MRR, assign = one-to-one on the sparse top-20 graph) use the `project` vectors at every "
@@ -371,6 +383,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=None, help="claims generated (default rows / 10)")
     ap.add_argument("--work", default=None, help="work folder (default: a temporary folder)")
     ap.add_argument("--stage", default=None, help=argparse.SUPPRESS)  # internal: run one stage here
     ap.add_argument("--e2e", default=None, metavar="DATASET", help="time `graphemb match run DATASET --json`")
@@ -379,7 +392,7 @@ def main() -> None:
                     help="write the new-user scenario (16,000 fact-check texts vs 500 claims) to DIR and stop")
     args, extra = ap.parse_known_args()
     if args.stage:
-        print(json.dumps(run_stage(args.stage, args.rows[0], Path(args.work), args.seed)))
+        print(json.dumps(run_stage(args.stage, args.rows[0], Path(args.work), args.seed, args.queries)))
         return
     if args.user_corpus:
         print(user_corpus(Path(args.user_corpus), seed=args.seed))
@@ -391,7 +404,7 @@ def main() -> None:
             ap.error(f"unrecognised arguments: {' '.join(extra)}")
         root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_scale_"))
         for n in args.rows:
-            bench(n, args.stages, args.seed, root)
+            bench(n, args.stages, args.seed, root, args.queries)
     (HERE / "SCALE.md").write_text(report())
 
 

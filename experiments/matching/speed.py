@@ -22,7 +22,7 @@ import torch
 
 from graphemb.matching.compress import compress
 from graphemb.matching.datasets import load_matching
-from graphemb.matching.embed import gnn_embeddings
+from graphemb.matching.embed import gnn_config, gnn_embeddings
 from graphemb.matching.graph import build_graph
 from graphemb.matching.match import blocked_ranking_metrics, object_scorer
 from graphemb.matching.walks import walk_embeddings, walk_preset
@@ -47,18 +47,18 @@ CONFIGS = {
     "w-10x20-5ep-w2-1t": (("fast", {"walks_per_node": 10, "window": 2}), None),
     "w-10x20-5ep-s1e-4-1t": (("fast", {"walks_per_node": 10, "sample": 1e-4}), None),
     "w-10x20-5ep-neg2-1t": (("fast", {"walks_per_node": 10, "negative": 2}), None),
-    "g30-fast-1t": (("fast", {}), {"train": {"epochs": 30}}),
-    "g30-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30}}),
+    "g30-fast-1t": (("fast", {}), {"train": {"epochs": 30, "patience": 0}}),
+    "g30-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30, "patience": 0}}),
     "g-pat3-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}),
-    "g15-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 15}}),
+    "g15-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 15, "patience": 0}}),
     "g30-h64-10x20-1t": (("fast", {"walks_per_node": 10}),
-                         {"train": {"epochs": 30}, "model": {"encoder": {"hidden_channels": 64}}}),
-    "g30-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 30}}),
+                         {"train": {"epochs": 30, "patience": 0}, "model": {"encoder": {"hidden_channels": 64}}}),
+    "g30-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 30, "patience": 0}}),
     "g-pat3-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}),
                         {"train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}),
-    "g15-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 15}}),
+    "g15-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}), {"train": {"epochs": 15, "patience": 0}}),
     "g30-h64-10x20-2t": (("fast", {"walks_per_node": 10, "workers": 2}),
-                         {"train": {"epochs": 30}, "model": {"encoder": {"hidden_channels": 64}}}),
+                         {"train": {"epochs": 30, "patience": 0}, "model": {"encoder": {"hidden_channels": 64}}}),
 }
 
 
@@ -97,7 +97,8 @@ def main() -> None:
             embs = {"gnn": zg, "both": torch.cat([nz(z, dim=1), nz(zg, dim=1)], 1)}
         else:
             embs = {"walks": z}
-        rec = {"config": name, "walk": cfg.__dict__, "gnn": gnn, "seed": args.seed, "seconds": t,
+        rec = {"config": name, "walk": cfg.__dict__, "gnn": gnn,
+               "gnn_resolved": None if gnn is None else gnn_config(gnn), "seed": args.seed, "seconds": t,
                "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0],
                "note": "seconds: wall; *_cpu: CPU seconds of this process (all its threads)",
                "machine": f"{platform.machine()} {os.cpu_count()} cpus", "protocol": "ranking-pessimistic",

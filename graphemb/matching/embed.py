@@ -4,9 +4,12 @@
 equally.
 
 The GNN runs with :data:`MATCHING_GNN` layered over the model's ``default`` preset: IsoC-VGAE at
-2 x 128 instead of 2 x 512 and 30 epochs. Matching graphs are large and sparse (DBLP-ACM: 35k
-nodes after compression) and the decoder's MLPs cost ~hidden² per node: on one CPU thread an
-epoch there takes ~25 s at width 512 and ~4 s at 128. The same config serves every dataset.
+2 x 128 instead of 2 x 512, at most 30 epochs, stopped early when the training loss (no labels)
+has not improved by 0.005 for 3 epochs (the best-loss weights are kept). Matching graphs are
+large and sparse (DBLP-ACM: 35k nodes after compression) and the decoder's MLPs cost ~hidden²
+per node: on one CPU thread an epoch there takes ~25 s at width 512 and ~4 s at 128. On
+CoronaCheck the early stop cut the GNN's CPU time 7x for the same MRR
+(``experiments/matching/SCALE.md``). The same config serves every dataset.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ __all__ = ["METHODS", "MATCHING_GNN", "gnn_config", "node_texts", "text_features
 METHODS = ("walks", "isoc-vgae", "both")
 
 #: GNN settings for matching graphs (over the model's ``default`` preset; see the module docstring).
-MATCHING_GNN: Dict[str, Any] = {"model": {"encoder": {"hidden_channels": 128}}, "train": {"epochs": 30}}
+MATCHING_GNN: Dict[str, Any] = {"model": {"encoder": {"hidden_channels": 128}},
+                                "train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}
 
 
 def _merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
