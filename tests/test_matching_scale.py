@@ -189,3 +189,12 @@ def test_match_run_json_has_every_stage_and_they_add_up(tmp_path, capsys):
     assert all(v >= 0 for v in st.values())
     main_stages = sum(st[k] for k in ("load", "build", "compress", "embed", "rank", "evaluate"))
     assert main_stages <= rec["seconds"] + 1e-6 and st["walks"] + st["word2vec"] <= st["embed"] + 1e-6
+
+
+@pytest.mark.parametrize("ties", ["pessimistic", "average"])
+def test_blocked_metrics_one_gold_per_query_equal_dense(ties):
+    s, _ = _tied_case(7, q=30, c=12, levels=3)
+    gold = [[int(j)] for j in np.random.default_rng(7).integers(12, size=30)]
+    dense = ranking_metrics(torch.from_numpy(s), gold_matrix(gold, 12), ties=ties)
+    for budget in (1, 37, 10 ** 6):
+        assert blocked_ranking_metrics(DenseScorer(s), gold, ties=ties, budget=budget) == pytest.approx(dense, abs=1e-12)

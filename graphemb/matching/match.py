@@ -221,10 +221,13 @@ def _gold_positions(s: np.ndarray, pq: np.ndarray, pc: np.ndarray, budget: int
     run_id = np.cumsum(new_run) - 1
     run_end = np.r_[np.flatnonzero(new_run)[1:], n][run_id] if n else np.zeros(0, np.int64)
     rel_ge = run_end - g_start
-    ge = np.empty(n, dtype=np.int64)
-    step = max(1, budget // max(s.shape[1], 1))
-    for t in range(0, n, step):  # all candidates scoring >= the gold score, a chunk of pairs at a time
-        ge[t : t + step] = (s[pq[t : t + step]] >= ps[t : t + step, None]).sum(1)
+    if n == len(s) and (pq == np.arange(n)).all():  # one gold candidate per row: compare in place
+        ge = np.count_nonzero(s >= ps[:, None], axis=1)
+    else:
+        ge = np.empty(n, dtype=np.int64)
+        step = max(1, budget // max(s.shape[1], 1))
+        for t in range(0, n, step):  # all candidates scoring >= the gold score, a chunk of pairs at a time
+            ge[t : t + step] = np.count_nonzero(s[pq[t : t + step]] >= ps[t : t + step, None], axis=1)
     irrel_ge = ge - rel_ge
     inv = np.empty(n, dtype=np.int64)
     inv[o] = np.arange(n)
