@@ -36,7 +36,7 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
                    help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
-    p.add_argument("--preset", default="quick", help="walk preset: quick (default: 10 walks/node, 5 epochs, at most 2M "
+    p.add_argument("--preset", default="quick", help="walk preset: quick (default: 10 walks/node, 5 epochs, 2 negatives, at most 2M "
                    "walk nodes per epoch, so large corpora finish), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
     p.add_argument("--text-encoder", default="minilm",

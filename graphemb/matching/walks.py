@@ -61,7 +61,7 @@ class WalkConfig:
 WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
-    "quick": WalkConfig(walks_per_node=10, epochs=5, max_tokens=2_000_000),
+    "quick": WalkConfig(walks_per_node=10, epochs=5, negative=2, max_tokens=2_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
