@@ -198,3 +198,18 @@ def test_blocked_metrics_one_gold_per_query_equal_dense(ties):
     dense = ranking_metrics(torch.from_numpy(s), gold_matrix(gold, 12), ties=ties)
     for budget in (1, 37, 10 ** 6):
         assert blocked_ranking_metrics(DenseScorer(s), gold, ties=ties, budget=budget) == pytest.approx(dense, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "usearch"])
+def test_ann_backend_top_k_agrees_with_exact(backend):
+    pytest.importorskip(backend)
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal((500, 16)).astype(np.float32)
+    q = c[:50] + 0.01 * rng.standard_normal((50, 16)).astype(np.float32)  # each query's nearest is its own row
+    mask = np.ones(500, bool)
+    mask[7] = False  # a pruned candidate is never returned
+    sc = EmbeddingScorer(q, c, candidate_mask=mask)
+    idx, val = blocked_topk(sc, 5, backend=backend)
+    exact, _ = blocked_topk(sc, 5)
+    assert (idx[:, 0] == exact[:, 0]).mean() >= 0.95 and not (idx == 7).any()
+    np.testing.assert_allclose(val[:, 0], np.einsum("qd,qd->q", sc.queries, sc.candidates[idx[:, 0]]), rtol=1e-5)
