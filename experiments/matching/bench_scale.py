@@ -294,11 +294,13 @@ def report() -> str:
     if e2e_recs:
         lines += ["## `graphemb match run` end to end", "",
                   "MRR: every query counted, pessimistic ties. `total` = the record's `seconds` (load + all stages); "
-                  "process wall / CPU = the whole command, Python start-up and imports included.", ""]
-        stage_names: List[str] = []
+                  "process wall / CPU = the whole command, Python start-up and imports included. `embed` holds the "
+                  "walks, Word2Vec, text-feature and GNN stages before it; stage seconds are wall seconds.", ""]
+        order = ["load", "build", "expand", "compress", "walks", "word2vec", "text_features", "gnn", "embed"]
         recs = [json.loads(p.read_text()) for p in e2e_recs]
-        for r in recs:
-            stage_names += [s for s in r.get("stages", {}) if s not in stage_names]
+        seen = {s for r in recs for s in r.get("stages", {})}
+        stage_names = [s for s in order if s in seen] + sorted(seen - set(order) - {"rank", "evaluate", "assign"}) \
+            + [s for s in ("rank", "evaluate", "assign") if s in seen]
         lines += ["| command | MRR | " + " | ".join(f"{s} s" for s in stage_names) +
                   " | total s | process wall s | process CPU s | load avg |",
                   "|---|---|" + "---|" * (len(stage_names) + 4)]
