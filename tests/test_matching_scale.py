@@ -143,14 +143,15 @@ def test_sparse_assignment_drops_low_and_infinite_pairs():
     assert got.tolist() == [[0, 0]]
 
 
-def test_walk_token_cap_lowers_walks_per_node_only_on_large_graphs():
+def test_walk_corpus_target_sets_walks_per_node_from_the_graph_size():
     from graphemb.matching.walks import walk_preset
 
-    cfg = walk_preset("quick")
-    assert cfg.walks_for(1000) == 10  # 10 * 1000 * 21 = 210k nodes: under the 2M cap
-    assert cfg.walks_for(100_000) == 1  # 2M // (100k * 21) = 0 -> at least one walk
-    assert cfg.walks_for(20_000) == 2_000_000 // (20_000 * 21) == 4
-    assert walk_preset("paper").walks_for(10 ** 6) == 100  # no cap
+    cfg = walk_preset("quick")  # 2M walk nodes per epoch, walks of 21 nodes, 1..100 walks per start
+    assert cfg.walks_for(1000) == 95  # 2M // 21k
+    assert cfg.walks_for(100) == 100  # small graph: at most walks_per_node
+    assert cfg.walks_for(8220) == 11  # CoronaCheck's objects and columns
+    assert cfg.walks_for(1_000_000) == 1  # at least one walk per start
+    assert walk_preset("paper").walks_for(10 ** 6) == 100  # no target: always walks_per_node
 
 
 def test_write_walks_is_the_savetxt_format(tmp_path):

@@ -191,8 +191,7 @@ def run_stage(stage: str, rows: int, work: Path, seed: int, queries: Optional[in
         np.save(work / "project.npy", random_projection(g, 64, seed))
     elif stage in ("rank", "evaluate", "assign"):
         import graphemb.evaluation.ranking  # noqa: F401  (imported here, not inside the timed stage)
-        from graphemb.matching.match import (blocked_ranking_metrics, blocked_topk, object_scorer,
-                                             one_to_one_sparse)
+        from graphemb.matching.match import blocked_ranking_metrics, blocked_topk, object_scorer, one_to_one_topk
 
         g = graph("compressed")
         _, b, gold = _load(work, "corpus.pkl")
@@ -200,7 +199,9 @@ def run_stage(stage: str, rows: int, work: Path, seed: int, queries: Optional[in
         scorer, present = object_scorer(g, z, "b")
         rss0, t0, c0 = _rss_mb(), time.perf_counter(), time.process_time()
         if stage == "rank":
-            top, _ = blocked_topk(scorer, TOP_K)
+            top, top_s = blocked_topk(scorer, TOP_K)
+            np.save(work / "top_idx.npy", top)
+            np.save(work / "top_val.npy", top_s)
             info["top_k"] = TOP_K
         elif stage == "evaluate":
             m = blocked_ranking_metrics(scorer, gold, query_mask=present)
@@ -210,7 +211,8 @@ def run_stage(stage: str, rows: int, work: Path, seed: int, queries: Optional[in
 
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
-                pairs = one_to_one_sparse(scorer, k=TOP_K).numpy()
+                pairs = one_to_one_topk(np.load(work / "top_idx.npy"), np.load(work / "top_val.npy"),
+                                        scorer.shape[1]).numpy()
             gold_pairs = {(int(q), gold[q][0]) for q in range(len(gold))}
             info.update(pairs=int(len(pairs)), correct=int(sum((int(a), int(c)) in gold_pairs for a, c in pairs)),
                         fallback=bool(w))
@@ -347,7 +349,7 @@ def report() -> str:
                   "claims (fewer where the facts below say so: `--queries`), each stage in its own subprocess on one thread. Per stage: wall seconds / CPU seconds / "
                   "peak resident MB of the stage's process (the MB before the stage's own work, after imports and "
                   "reading its input, in brackets). The retrieval stages (rank = exact blocked top-20, evaluate = "
-                  "blocked MRR, assign = one-to-one on the sparse top-20 graph) use the `project` vectors at every "
+                  "blocked MRR, assign = one-to-one on the sparse graph of rank's top-20 lists) use the `project` vectors at every "
                   "size; `walks` (random walks + Word2Vec, `quick` preset) is timed where it ran. `–`: not run at "
                   "that size (too slow for the shared 2-core machine in this session).", ""]
         lines += ["| stage | " + " | ".join(f"{r['rows']:,} rows" for r in recs) + " |", "|---|" + "---|" * len(recs)]

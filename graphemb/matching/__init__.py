@@ -39,6 +39,7 @@ _EXPORTS = {
     'iter_blocks': 'graphemb.matching.match',
     'object_scorer': 'graphemb.matching.match',
     'one_to_one_sparse': 'graphemb.matching.match',
+    'one_to_one_topk': 'graphemb.matching.match',
     'cosine_scores': 'graphemb.matching.match',
     'mutual_nearest': 'graphemb.matching.match',
     'object_scores': 'graphemb.matching.match',

@@ -36,8 +36,8 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
                    help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
-    p.add_argument("--preset", default="quick", help="walk preset: quick (default: 10 walks/node, 5 epochs, 2 negatives, at most 2M "
-                   "walk nodes per epoch, so large corpora finish), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
+    p.add_argument("--preset", default="quick", help="walk preset: quick (default: a walk corpus of ~2M nodes per "
+                   "epoch, 1-100 walks/node, 5 epochs, 2 negatives), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
     p.add_argument("--text-encoder", default="minilm",
                    help="with --features text: minilm (offline MiniLM) or tfidf[:DIM] (no model weights)")
@@ -138,7 +138,7 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
     evaluate, assign). Ranking and evaluation go block by block (no dense query x candidate
     matrix); the one-to-one assignment runs on the sparse top-k graph."""
     from graphemb.matching.embed import embed_graph
-    from graphemb.matching.match import blocked_ranking_metrics, blocked_topk, object_scorer, one_to_one_sparse
+    from graphemb.matching.match import blocked_ranking_metrics, blocked_topk, object_scorer, one_to_one_topk
     from graphemb.matching.metrics import pair_prf
     from graphemb.matching.walks import walk_preset
 
@@ -153,14 +153,14 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
     stages["embed"] = t2 - t1
     q = np.asarray(dataset.queries, dtype=np.int64)
     scorer, present = object_scorer(g, z, dataset.query_side, q)
-    top, _ = blocked_topk(scorer, TOP_K)  # the ranked candidate lists a user reads
+    top, top_s = blocked_topk(scorer, TOP_K)  # the ranked candidate lists a user reads
     t3 = time.perf_counter()
     stages["rank"] = t3 - t2
     m = blocked_ranking_metrics(scorer, list(dataset.gold), query_mask=present)
     t4 = time.perf_counter()
     stages["evaluate"] = t4 - t3
     if dataset.query_side == "a" and len(dataset.pairs):
-        pred = one_to_one_sparse(scorer, k=TOP_K).numpy()  # pruned queries score -inf: never paired
+        pred = one_to_one_topk(top, top_s, scorer.shape[1]).numpy()  # pruned queries score -inf: never paired
         pred = np.stack([q[pred[:, 0]], pred[:, 1]], 1)
         m.update({f"pairs_{k}": v for k, v in pair_prf(pred, dataset.pairs).items()})
         stages["assign"] = time.perf_counter() - t4

@@ -34,7 +34,8 @@ from torch import Tensor
 from graphemb.matching.graph import MatchingGraph
 
 __all__ = ["Scorer", "EmbeddingScorer", "DenseScorer", "AdjustedScorer", "Adjust", "BUDGET", "iter_blocks",
-           "blocked_topk", "blocked_ranks", "blocked_ranking_metrics", "one_to_one_sparse", "object_scorer",
+           "blocked_topk", "blocked_ranks", "blocked_ranking_metrics", "one_to_one_sparse", "one_to_one_topk",
+           "object_scorer",
            "cosine_scores", "object_scores", "top_k", "mutual_nearest", "one_to_one"]
 
 #: Scores held at once by the blocked computations (float32: 8M scores = 32 MB per block).
@@ -316,24 +317,34 @@ def blocked_ranking_metrics(scorer: Scorer, gold: Sequence[Sequence[int]], *,
 def one_to_one_sparse(scorer: Scorer, k: int = 20, *, min_score: float = float("-inf"), budget: int = BUDGET
                       ) -> Tensor:
     """``[M, 2]`` (query, candidate) pairs of the maximum-weight one-to-one assignment restricted
-    to each query's ``k`` best candidates (``min_weight_full_bipartite_matching``, maximising).
+    to each query's ``k`` best candidates (:func:`blocked_topk`, then :func:`one_to_one_topk`).
 
-    With ``k >= C`` this is the dense ``linear_sum_assignment`` optimum. When the top-k graph has
-    no matching covering its smaller side, a warning says so and the assignment is solved with
-    one private "unassigned" slot per query, priced so that it first matches as many queries as
-    the top-k graph allows, then maximises their total score; the unmatched queries are left out.
-    Pairs scoring ``-inf`` or below ``min_score`` are dropped.
+    With ``k >= C`` this is the dense ``linear_sum_assignment`` optimum.
+    """
+    idx, val = blocked_topk(scorer, k, budget=budget)
+    return one_to_one_topk(idx, val, scorer.shape[1], min_score=min_score)
+
+
+def one_to_one_topk(idx: np.ndarray, val: np.ndarray, num_candidates: int, *,
+                    min_score: float = float("-inf")) -> Tensor:
+    """Maximum-weight one-to-one assignment on the sparse graph of top-k lists ``idx``/``val``
+    ``[Q, k]`` (``min_weight_full_bipartite_matching``, maximising; ``-1`` / ``-inf`` = no edge).
+
+    When that graph has no matching covering its smaller side, a warning says so and the
+    assignment is solved with one private "unassigned" slot per query, priced so that it first
+    matches as many queries as the graph allows, then maximises their total score; the unmatched
+    queries are left out. Pairs scoring ``-inf`` or below ``min_score`` are dropped.
     """
     import scipy.sparse as sp
     from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-    q, c = scorer.shape
-    idx, val = blocked_topk(scorer, k, budget=budget)
-    val = val.astype(np.float64)
+    q, c = len(idx), num_candidates
+    k = idx.shape[1] if idx.ndim == 2 else 0
+    val = np.asarray(val, dtype=np.float64)
     keep = np.isfinite(val) & (idx >= 0)
     if not keep.any():
         return torch.zeros(0, 2, dtype=torch.long)
-    rows = np.repeat(np.arange(q), idx.shape[1])[keep.ravel()]
+    rows = np.repeat(np.arange(q), k)[keep.ravel()]
     cols, v = idx[keep], val[keep]
     spread = float(v.max() - v.min())
     w = v - v.min() + 1.0  # a full matching has a fixed number of edges: shifting keeps the optimum
@@ -346,7 +357,7 @@ def one_to_one_sparse(scorer: Scorer, k: int = 20, *, min_score: float = float("
         dw = np.r_[w + big, np.ones(q)]
         r, col = min_weight_full_bipartite_matching(sp.csr_matrix((dw, (dr, dc)), shape=(q, c + q)), maximize=True)
         real = col < c
-        warnings.warn(f"one_to_one_sparse: the top-{k} graph has no matching covering min(Q={q}, C={c}); "
+        warnings.warn(f"one-to-one assignment: the top-{k} graph has no matching covering min(Q={q}, C={c}); "
                       f"{min(q, c) - int(real.sum())} queries stay unassigned (raise k to consider more candidates)",
                       RuntimeWarning, stacklevel=2)
         r, col = r[real], col[real]

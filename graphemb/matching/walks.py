@@ -33,9 +33,12 @@ class WalkConfig:
         seed: seeds the walks and Word2Vec.
         workers: Word2Vec threads (1: deterministic for a seed; more: faster, not bit-reproducible).
         sample: Word2Vec down-sampling of frequent nodes (gensim's default 1e-3).
-        max_tokens: cap on the walk corpus (nodes per epoch): on a large graph ``walks_per_node``
-            is lowered (to at least 1) so that ``walks_per_node * starts * (walk_length + 1)``
-            stays under it; ``None`` = no cap. Word2Vec's time grows with this corpus.
+        target_tokens: size of the walk corpus (nodes per epoch) to aim for: the walks per start
+            node become ``target_tokens // (starts * (walk_length + 1))``, at least 1 and at most
+            ``walks_per_node``; ``None`` = always ``walks_per_node``. Word2Vec's time grows with
+            the corpus, and its quality drops on a corpus that is too small (Beer: 10 walks/node
+            MRR 0.34-0.71, 20 walks/node 0.96), so a fixed corpus size serves small and large
+            graphs alike.
     """
 
     walks_per_node: int = 100
@@ -49,19 +52,19 @@ class WalkConfig:
     seed: int = 0
     workers: int = 1
     sample: float = 1e-3
-    max_tokens: Optional[int] = None
+    target_tokens: Optional[int] = None
 
     def walks_for(self, num_starts: int) -> int:
-        """Walks per start node after the ``max_tokens`` cap."""
-        if self.max_tokens is None or num_starts == 0:
+        """Walks per start node for a graph with ``num_starts`` start nodes (see ``target_tokens``)."""
+        if self.target_tokens is None or num_starts == 0:
             return self.walks_per_node
-        return max(1, min(self.walks_per_node, self.max_tokens // (num_starts * (self.walk_length + 1))))
+        return max(1, min(self.walks_per_node, self.target_tokens // (num_starts * (self.walk_length + 1))))
 
 
 WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
-    "quick": WalkConfig(walks_per_node=10, epochs=5, negative=2, max_tokens=2_000_000),
+    "quick": WalkConfig(walks_per_node=100, epochs=5, negative=2, target_tokens=2_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
