@@ -50,6 +50,7 @@ CONFIGS = {
     "w-20x20-3ep-neg2-1t": (("fast", {"epochs": 3, "negative": 2}), None),
     "w-10x20-5ep-neg2-s1e-4-1t": (("fast", {"walks_per_node": 10, "negative": 2, "sample": 1e-4}), None),
     "w-quick-1t": (("quick", {}), None),
+    "w-quick-neg2-1t": (("quick", {"negative": 2}), None),
     "g-default-quick-1t": (("quick", {}), {}),
     "g30-fast-1t": (("fast", {}), {"train": {"epochs": 30, "patience": 0}}),
     "g30-10x20-1t": (("fast", {"walks_per_node": 10}), {"train": {"epochs": 30, "patience": 0}}),
@@ -75,10 +76,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dataset", default="coronacheck",
+                    help="coronacheck (MRR on gen and usr claims) or another set (MRR on all its queries)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    ds = load_matching("coronacheck")
-    n_gen = len(ds.b) - 50  # claims_GEN first, then the 50 claims_USR
+    ds = load_matching(args.dataset)
+    corona = args.dataset == "coronacheck"
+    n_gen = len(ds.b) - 50 if corona else len(ds.queries)  # claims_GEN first, then the 50 claims_USR
     g, _ = compress(build_graph(ds.a, ds.b, max_n=3))
     OUT.mkdir(parents=True, exist_ok=True)
     cache: dict = {}  # walk config -> (embeddings, timings): GNN variants share their walks
@@ -108,11 +112,14 @@ def main() -> None:
                "machine": f"{platform.machine()} {os.cpu_count()} cpus", "protocol": "ranking-pessimistic",
                "graph": g.sizes(), "results": {}}
         for k, e in embs.items():
-            rec["results"][k] = {"gen": evaluate(ds, g, e, 0, n_gen), "usr": evaluate(ds, g, e, n_gen, len(ds.queries))}
-        with atomic_write(OUT / f"{name}.json", "w") as f:
+            rec["results"][k] = ({"gen": evaluate(ds, g, e, 0, n_gen), "usr": evaluate(ds, g, e, n_gen, len(ds.queries))}
+                                 if corona else {"all": evaluate(ds, g, e, 0, len(ds.queries))})
+        rec["dataset"] = ds.name
+        rec["walks_per_node"] = cfg.walks_for(int((g.node_type != 2).sum()) if cfg.start == "non-token" else g.num_nodes)
+        with atomic_write(OUT / (f"{name}.json" if corona else f"{name}@{ds.name}.json"), "w") as f:
             json.dump(rec, f, indent=1)
-        print(name, {k: round(v, 1) for k, v in t.items()},
-              {k: (round(r["gen"]["mrr"], 4), round(r["usr"]["mrr"], 4)) for k, r in rec["results"].items()}, flush=True)
+        print(name, ds.name, {k: round(v, 1) for k, v in t.items()},
+              {k: {s: round(m["mrr"], 4) for s, m in r.items()} for k, r in rec["results"].items()}, flush=True)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
                    help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
     p.add_argument("--preset", default="quick", help="walk preset: quick (default: a walk corpus of ~2M nodes per "
-                   "epoch, 1-100 walks/node, 5 epochs, 2 negatives), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
+                   "epoch, 1-100 walks/node, 5 epochs), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
     p.add_argument("--text-encoder", default="minilm",
                    help="with --features text: minilm (offline MiniLM) or tfidf[:DIM] (no model weights)")

@@ -36,9 +36,9 @@ class WalkConfig:
         target_tokens: size of the walk corpus (nodes per epoch) to aim for: the walks per start
             node become ``target_tokens // (starts * (walk_length + 1))``, at least 1 and at most
             ``walks_per_node``; ``None`` = always ``walks_per_node``. Word2Vec's time grows with
-            the corpus, and its quality drops on a corpus that is too small (Beer: 10 walks/node
-            MRR 0.34-0.71, 20 walks/node 0.96), so a fixed corpus size serves small and large
-            graphs alike.
+            the corpus, and its quality drops on a corpus that is too small (a few walks per node
+            on a small ER graph: ``experiments/matching/SCALE.md``), so a fixed corpus size serves
+            small and large graphs alike.
     """
 
     walks_per_node: int = 100
@@ -64,7 +64,7 @@ class WalkConfig:
 WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
-    "quick": WalkConfig(walks_per_node=100, epochs=5, negative=2, target_tokens=2_000_000),
+    "quick": WalkConfig(walks_per_node=100, epochs=5, target_tokens=2_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
