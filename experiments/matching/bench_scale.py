@@ -320,6 +320,17 @@ def report() -> str:
                   "claims, pessimistic ties, seed 0 (one seed: read differences under ~0.01 on gen and ~0.05 on usr "
                   "as noise). Walks: walks/node x length, Word2Vec epochs, dim, window, threads; GNN: IsoC-VGAE "
                   "(`MATCHING_GNN`, 2 x 128) on the walk features, `both` = walks ++ GNN.", ""]
+        base = [json.loads((RECORDS / f"{d}.json").read_text()) for d in ("coronacheck-gen", "coronacheck-usr")
+                if (RECORDS / f"{d}.json").is_file()]
+        if base:
+            lines += ["Before (the `RESULTS.md` records of `run_matching.py`: walk preset `fast`, GNN 30 epochs, each "
+                      "claim set in its own graph, wall seconds on one thread):", "",
+                      "| dataset | walks s | GNN s | MRR walks | MRR IsoC-VGAE | MRR both |", "|---|---|---|---|---|---|"]
+            for r in base:
+                mm = {m["method"]: m["metrics"]["mrr"]["mean"] for m in r["methods"]}
+                lines.append(f"| {r['dataset']} | {r['walks_s']:.1f} | {r['gnn_s']:.1f} | {mm.get('walks', float('nan')):.3f} | "
+                             f"{mm.get('isoc-vgae (walk feats)', float('nan')):.3f} | {mm.get('both', float('nan')):.3f} |")
+            lines.append("")
         other: List[Dict[str, Any]] = []
         lines += ["| config | walks/node | length | epochs | dim | window | negatives | GNN | walks+W2V s (CPU s) | "
                   "GNN s (CPU s) | embedding | MRR gen | MRR usr | load avg |", "|---" * 15 + "|"]
