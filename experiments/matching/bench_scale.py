@@ -386,6 +386,11 @@ def report() -> str:
                 cells.append("–" if s is None else f"{s['seconds']:.1f} s / {s['cpu_s']:.1f} s / "
                              f"{s['peak_rss_mb']:.0f} MB ({s['rss_before_mb']:.0f})")
             lines.append(f"| {st} | " + " | ".join(cells) + " |")
+        cells = []
+        for r in recs:  # exact retrieval is O(Q x C): its CPU time per scored pair should stay flat
+            s = r["stages"].get("rank")
+            cells.append("–" if s is None else f"{1e9 * s['cpu_s'] / (s['scorer'][0] * s['scorer'][1]):.2f} ns")
+        lines.append("| rank CPU per (query x candidate) | " + " | ".join(cells) + " |")
         facts = []
         for r in recs:
             s = r["stages"]
