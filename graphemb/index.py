@@ -52,29 +52,51 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
-def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int, exclude: Optional[np.ndarray] = None):
+def select_topk(sims: np.ndarray, k: int):
+    """Best ``k`` columns of each row of ``sims`` ``[b, n]``: ``(cols [b, k], scores [b, k])``,
+    best first; equal scores keep the lower column first, also at the k-th place (NaN = -inf)."""
+    n = sims.shape[1]
+    k = min(k, n)
+    if np.issubdtype(sims.dtype, np.floating) and np.isnan(sims).any():
+        sims = np.where(np.isnan(sims), -np.inf, sims)
+    if k < n:
+        part = np.argpartition(-sims, kth=k, axis=1)  # [:, :k] the k best (any order), [:, k] the next best
+        cand = np.sort(part[:, :k], axis=1)
+        kth = np.take_along_axis(sims, cand, 1).min(1)
+        nxt = np.take_along_axis(sims, part[:, k:k + 1], 1)[:, 0]
+        bad = np.flatnonzero(nxt >= kth)  # a column left out ties with the k-th score: choose the lowest ones
+        if len(bad):
+            sb, kb = sims[bad], kth[bad, None]
+            tied = sb == kb
+            keep = (sb > kb) | (tied & (np.cumsum(tied, axis=1) <= k - (sb > kb).sum(1, keepdims=True)))
+            cand[bad] = np.nonzero(keep)[1].reshape(len(bad), k)  # ascending column order per row
+    else:
+        cand = np.tile(np.arange(n), (len(sims), 1))
+    order = np.argsort(-np.take_along_axis(sims, cand, 1), axis=1, kind="stable")
+    cols = np.take_along_axis(cand, order, 1)
+    return cols, np.take_along_axis(sims, cols, 1)
+
+
+def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int, exclude: Optional[np.ndarray] = None,
+                 block: int = 256):
     """Top-``k`` rows by inner product: ``(rows [q, k], scores [q, k])``, best first.
 
-    ``exclude[i]`` (a row index or -1) is left out of query ``i``'s results.
+    ``exclude[i]`` (a row index or -1) is left out of query ``i``'s results; ``block`` queries are
+    scored at a time (bounded memory: ``block x n`` similarities).
     """
     k = min(k, vectors.shape[0] - (0 if exclude is None else 1))
     if k < 1:
         return np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32)
     rows_out, scores_out = [], []
-    n = vectors.shape[0]
-    for s in range(0, len(queries), 256):  # bounded memory: 256 x n similarities at a time
-        sims = queries[s:s + 256] @ vectors.T
+    for s in range(0, len(queries), block):
+        sims = queries[s:s + block] @ vectors.T
         if exclude is not None:
-            ex = exclude[s:s + 256]
+            ex = exclude[s:s + block]
             has = ex >= 0
             sims[np.flatnonzero(has), ex[has]] = -np.inf
-        # partial selection, then a stable sort of the k candidates (equal scores: lower row first)
-        cand = (np.sort(np.argpartition(-sims, kth=k - 1, axis=1)[:, :k], axis=1) if k < n
-                else np.tile(np.arange(n), (len(sims), 1)))
-        order = np.argsort(-np.take_along_axis(sims, cand, 1), axis=1, kind="stable")[:, :k]
-        rows = np.take_along_axis(cand, order, 1)
+        rows, scores = select_topk(sims, k)
         rows_out.append(rows)
-        scores_out.append(np.take_along_axis(sims, rows, 1))
+        scores_out.append(scores)
     return np.concatenate(rows_out), np.concatenate(scores_out)
 
 

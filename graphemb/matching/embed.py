@@ -4,9 +4,12 @@
 equally.
 
 The GNN runs with :data:`MATCHING_GNN` layered over the model's ``default`` preset: IsoC-VGAE at
-2 x 128 instead of 2 x 512 and 30 epochs. Matching graphs are large and sparse (DBLP-ACM: 35k
-nodes after compression) and the decoder's MLPs cost ~hidden² per node: on one CPU thread an
-epoch there takes ~25 s at width 512 and ~4 s at 128. The same config serves every dataset.
+2 x 128 instead of 2 x 512, at most 30 epochs, stopped early when the training loss (no labels)
+has not improved by 0.005 for 3 epochs (the best-loss weights are kept). Matching graphs are
+large and sparse (DBLP-ACM: 35k nodes after compression) and the decoder's MLPs cost ~hidden²
+per node: on one CPU thread an epoch there takes ~25 s at width 512 and ~4 s at 128. On
+CoronaCheck the early stop cut the GNN's CPU time 7x for the same MRR
+(``experiments/matching/SCALE.md``). The same config serves every dataset.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ __all__ = ["METHODS", "MATCHING_GNN", "gnn_config", "node_texts", "text_features
 METHODS = ("walks", "isoc-vgae", "both")
 
 #: GNN settings for matching graphs (over the model's ``default`` preset; see the module docstring).
-MATCHING_GNN: Dict[str, Any] = {"model": {"encoder": {"hidden_channels": 128}}, "train": {"epochs": 30}}
+MATCHING_GNN: Dict[str, Any] = {"model": {"encoder": {"hidden_channels": 128}},
+                                "train": {"epochs": 30, "patience": 3, "min_delta": 0.005}}
 
 
 def _merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
@@ -82,19 +86,23 @@ def gnn_embeddings(graph: MatchingGraph, x: Tensor, *, model: str = "isoc-vgae",
 def embed_graph(graph: MatchingGraph, method: Literal["walks", "isoc-vgae", "both"] = "walks", *,
                 walk_cfg: Optional[WalkConfig] = None, features: Literal["walks", "text"] = "walks",
                 text_encoder: Any = None, gnn_overrides: Optional[Dict[str, Any]] = None, seed: int = 0,
-                device: str = "cpu") -> Tensor:
+                device: str = "cpu", timings: Optional[Dict[str, float]] = None) -> Tensor:
     """Node embeddings ``[N, d]`` with ``method`` in ``walks`` / ``isoc-vgae`` / ``both``.
 
     Args:
         walk_cfg: walk settings (default the ``paper`` preset); its ``seed`` is replaced by ``seed``.
         features: initial GNN node features: the walk embeddings or ``text`` (needs ``text_encoder``,
             e.g. ``load_text_encoder("minilm")``).
+        timings: a dict receiving the seconds of ``walks``, ``word2vec``, ``text_features``, ``gnn``.
     """
+    import time
+
+    timings = {} if timings is None else timings
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     cfg = walk_cfg or WalkConfig()
     cfg = WalkConfig(**{**cfg.__dict__, "seed": seed})
-    walks = walk_embeddings(graph, cfg) if (method != "isoc-vgae" or features == "walks") else None
+    walks = walk_embeddings(graph, cfg, timings) if (method != "isoc-vgae" or features == "walks") else None
     if method == "walks":
         return walks
     if features == "text":
@@ -102,12 +110,16 @@ def embed_graph(graph: MatchingGraph, method: Literal["walks", "isoc-vgae", "bot
             from graphemb.multimodal.encoders.text import load_text_encoder
 
             text_encoder = load_text_encoder("minilm")
+        t = time.perf_counter()
         x = text_features(graph, text_encoder)
+        timings["text_features"] = time.perf_counter() - t
     elif features == "walks":
         x = walks
     else:
         raise ValueError(f"features must be 'walks' or 'text', got {features!r}")
+    t = time.perf_counter()
     z = gnn_embeddings(graph, x, overrides=gnn_overrides, seed=seed, device=device)
+    timings["gnn"] = time.perf_counter() - t
     if method == "isoc-vgae":
         return z
     nz = torch.nn.functional.normalize

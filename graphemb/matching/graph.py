@@ -8,6 +8,7 @@ TDmatch drops the corpus-B n-grams that never occur in corpus A; here that is
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Sequence
@@ -88,9 +89,12 @@ def undirected(pairs: np.ndarray) -> Tensor:
     """``[2, 2E]`` sorted, de-duplicated, both directions, no self-loops, from ``[E, 2]`` pairs."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    both = np.concatenate([pairs, pairs[:, ::-1]], 0)
-    both = np.unique(both, axis=0) if len(both) else both.reshape(0, 2)
-    return torch.from_numpy(np.ascontiguousarray(both.T)).long()
+    if not len(pairs):
+        return torch.zeros(2, 0, dtype=torch.long)
+    n = int(pairs.max()) + 1
+    u, v = pairs[:, 0], pairs[:, 1]
+    code = np.unique(np.concatenate([u * n + v, v * n + u]))  # 1-D codes: sorted by (u, v), de-duplicated
+    return torch.from_numpy(np.stack([code // n, code % n])).long()
 
 
 @dataclass
@@ -235,28 +239,37 @@ def build_graph(a: Corpus, b: Corpus, *, max_n: int = 3, normalizer: Optional[No
     col_id = {c: n_a + n_b + i for i, c in enumerate(col_names)}
     offset = n_a + n_b + len(col_names)
     vocab: Dict[str, int] = {}
-    obj_tok: List[tuple] = []
-    col_tok: List[tuple] = []
+    obj_src, obj_dst, col_src, col_dst = array("q"), array("q"), array("q"), array("q")
 
     def add(corpus: Corpus, base: int, grow: bool) -> None:
         cols = corpus.columns
+        cache: Dict[str, List[int]] = {}  # a repeated cell (country, date...) is tokenised once per side
         for i, fields in enumerate(corpus.fields):
             for j, f in enumerate(fields):
+                ids = cache.get(f)
+                if ids is None:
+                    ids = []
+                    for g in norm.ngrams(f, max_n):
+                        t = vocab.get(g)
+                        if t is None:
+                            if not grow:
+                                continue
+                            t = vocab[g] = len(vocab)
+                        ids.append(t)
+                    cache[f] = ids
+                if not ids:
+                    continue
+                obj_src.extend([base + i] * len(ids))
+                obj_dst.extend(ids)
                 c = col_id.get(cols[j]) if (cols is not None and column_nodes) else None
-                for g in norm.ngrams(f, max_n):
-                    t = vocab.get(g)
-                    if t is None:
-                        if not grow:
-                            continue
-                        t = vocab[g] = len(vocab)
-                    obj_tok.append((base + i, t))
-                    if c is not None:
-                        col_tok.append((c, t))
+                if c is not None:
+                    col_src.extend([c] * len(ids))
+                    col_dst.extend(ids)
 
     add(a, 0, True)
     add(b, n_a, b_only_tokens == "keep")
-    pairs = np.array(obj_tok + col_tok, dtype=np.int64).reshape(-1, 2)
-    pairs[:, 1] += offset
+    pairs = np.stack([np.concatenate([np.frombuffer(obj_src, np.int64), np.frombuffer(col_src, np.int64)]),
+                      np.concatenate([np.frombuffer(obj_dst, np.int64), np.frombuffer(col_dst, np.int64)]) + offset], 1)
     tokens = list(vocab)
     node_type = torch.cat([torch.full((n_a,), OBJECT_A), torch.full((n_b,), OBJECT_B),
                            torch.full((len(col_names),), COLUMN), torch.full((len(tokens),), TOKEN)]).long()

@@ -30,7 +30,15 @@ class WalkConfig:
         start: ``"non-token"`` (objects and columns, as TDmatch) or ``"all"``.
         dim: embedding size (100).  window: skip-gram window (3).  epochs: Word2Vec epochs (10).
         negative: negative samples (5).  min_count: 1 (every visited node gets a vector).
-        seed: seeds the walks and Word2Vec (which runs with ``workers=1`` for determinism).
+        seed: seeds the walks and Word2Vec.
+        workers: Word2Vec threads (1: deterministic for a seed; more: faster, not bit-reproducible).
+        sample: Word2Vec down-sampling of frequent nodes (gensim's default 1e-3).
+        target_tokens: size of the walk corpus (nodes per epoch) to aim for: the walks per start
+            node become ``target_tokens // (starts * (walk_length + 1))``, at least 1 and at most
+            ``walks_per_node``; ``None`` = always ``walks_per_node``. Word2Vec's time grows with
+            the corpus, and its quality drops on a corpus that is too small (a few walks per node
+            on a small ER graph: ``experiments/matching/SCALE.md``), so a fixed corpus size serves
+            small and large graphs alike.
     """
 
     walks_per_node: int = 100
@@ -42,11 +50,21 @@ class WalkConfig:
     negative: int = 5
     min_count: int = 1
     seed: int = 0
+    workers: int = 1
+    sample: float = 1e-3
+    target_tokens: Optional[int] = None
+
+    def walks_for(self, num_starts: int) -> int:
+        """Walks per start node for a graph with ``num_starts`` start nodes (see ``target_tokens``)."""
+        if self.target_tokens is None or num_starts == 0:
+            return self.walks_per_node
+        return max(1, min(self.walks_per_node, self.target_tokens // (num_starts * (self.walk_length + 1))))
 
 
 WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
+    "quick": WalkConfig(walks_per_node=100, epochs=5, target_tokens=2_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
@@ -114,11 +132,28 @@ class _EpochBar:
         self.bar.update(1)
 
 
-def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None) -> Tensor:
+def write_walks(walks: np.ndarray, path: str) -> None:
+    """One walk per line, node ids separated by spaces (gensim's ``corpus_file`` format).
+
+    Formats through a table of the distinct ids' strings (``np.savetxt`` formats every number
+    in Python: ~10x slower on millions of walk steps).
+    """
+    ids, inv = np.unique(walks, return_inverse=True)
+    words = np.array([str(i) for i in ids.tolist()], dtype=object)[inv.reshape(walks.shape)]
+    with open(path, "w") as f:
+        f.write("\n".join(map(" ".join, words.tolist())))
+        f.write("\n")
+
+
+def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None,
+                    timings: Optional[Dict[str, float]] = None) -> Tensor:
     """Skip-gram embeddings of the graph's nodes from random walks, ``[N, cfg.dim]`` float32.
 
-    Nodes that no walk visits (isolated ones) get zero vectors.
+    Nodes that no walk visits (isolated ones) get zero vectors. ``timings`` (a dict) receives the
+    seconds of ``walks`` (generation + writing) and ``word2vec``.
     """
+    import time
+
     from gensim.models import Word2Vec
 
     cfg = cfg or WalkConfig()
@@ -133,16 +168,22 @@ def walk_embeddings(graph: MatchingGraph, cfg: Optional[WalkConfig] = None) -> T
     out = torch.zeros(graph.num_nodes, cfg.dim)
     if starts.size == 0:
         return out
-    walks = random_walks(indptr, indices, starts, cfg.walk_length, cfg.walks_per_node, cfg.seed)
+    t0 = time.perf_counter()
+    walks = random_walks(indptr, indices, starts, cfg.walk_length, cfg.walks_for(len(starts)), cfg.seed)
     fd, path = tempfile.mkstemp(suffix=".walks.txt")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            np.savetxt(f, walks, fmt="%d", delimiter=" ")
+        write_walks(walks, path)
+        t1 = time.perf_counter()
         with _EpochBar(cfg.epochs) as bar:
             model = Word2Vec(corpus_file=path, vector_size=cfg.dim, window=cfg.window, sg=1, negative=cfg.negative,
-                             min_count=cfg.min_count, epochs=cfg.epochs, seed=cfg.seed, workers=1, callbacks=[bar])
+                             min_count=cfg.min_count, epochs=cfg.epochs, seed=cfg.seed, workers=cfg.workers,
+                             sample=cfg.sample, callbacks=[bar])
     finally:
         os.unlink(path)
+    if timings is not None:
+        timings["walks"] = t1 - t0
+        timings["word2vec"] = time.perf_counter() - t1
     keys = np.array([int(k) for k in model.wv.index_to_key], dtype=np.int64)
     out[torch.from_numpy(keys)] = torch.from_numpy(np.asarray(model.wv.vectors, dtype=np.float32))
     return out
