@@ -86,3 +86,34 @@ def test_mag_train_tfidf_beats_majority_class(mag_root, cache_dir, capsys, monke
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert sorted(cache_dir.rglob("chunk-*.npz")) == chunks and fits == [g.num_nodes]  # no re-encoding, no refit
     assert np.isclose(again["values"][0], acc)
+
+
+def test_interrupted_encoding_of_a_real_graph_resumes(mag_root, cache_dir):
+    """Encode Cornell's 191 page texts in chunks of 64, interrupted after the first chunk: the
+    rerun encodes only the 127 nodes not yet cached, and the result equals an uninterrupted
+    encoding into another cache."""
+    from graphemb.multimodal.encoders.cache import encode_graph, graph_items
+    from graphemb.multimodal.encoders.tfidf import TfidfEncoder
+
+    g = load_mag(str(require_data(mag_root / "WebKB" / "Cornell")))
+    enc = TfidfEncoder(32).fit(graph_items(g, "text"))
+    calls = []
+    real = enc.encode
+
+    def interrupted(items, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(items))
+        return real(items, **kw)
+
+    enc.encode = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        encode_graph(g, "text", enc, chunk_size=64, show_progress=False)
+    assert calls == [64]
+    enc.encode = lambda items, **kw: calls.append(len(items)) or real(items, **kw)
+    key = encode_graph(g, "text", enc, chunk_size=64, show_progress=False)
+    assert calls == [64, 64, 63]  # 191 - 64 = 127 nodes left, in two chunks
+    fresh = load_mag(str(mag_root / "WebKB" / "Cornell"))
+    encode_graph(fresh, "text", TfidfEncoder(32).fit(graph_items(fresh, "text")), root=cache_dir / "other",
+                 show_progress=False)
+    torch.testing.assert_close(g.feature(key), fresh.feature(key))
