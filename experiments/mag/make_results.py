@@ -107,10 +107,13 @@ def real_section(records: list[dict], seeds: int) -> list[str]:
     for ds in order:
         gi = graphs[ds]
         e = {f: enc.get((ds, f)) for f in ("minilm", "tfidf")}
-        enc_txt = ", ".join(f"{FEATURE_NAMES[f]} {e[f]['seconds']:.1f} s" for f in e if e[f])
+        enc_txt = ", ".join(f"{FEATURE_NAMES[f]} {e[f]['seconds']:.1f} s"
+                            + (" (empty cache)" if e[f].get("cached_before") is False else
+                               " (a cache hit)" if e[f].get("cached_before") else " (cache state not recorded)")
+                            for f in e if e[f])
         out += [f"## {ds}\n",
                 f"{gi['nodes']} nodes, {gi['edges']} undirected edges, {gi['classes']} classes, edge homophily "
-                f"{gi['homophily']:.2f}. Encoding (first, uncached run, 1 thread): {enc_txt}.\n",
+                f"{gi['homophily']:.2f}. Encoding seconds (1 thread): {enc_txt}.\n",
                 "| features | model | " + " | ".join(settings) + " | train s / run |",
                 "|---|---|" + "---|" * len(settings) + "---|"]
         for f in run_real.FEATURES:
