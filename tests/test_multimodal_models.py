@@ -239,3 +239,10 @@ def test_unsupervised_isoc_vgae_fast():
                                             probe_options={"epochs": 100})
     chance = float(torch.bincount(g.y).max()) / g.num_nodes  # majority-class rate, 0.5 here
     assert len(shot["accuracy"]) == 1 and shot["accuracy"][0] > chance + 0.2, (shot, chance)
+
+
+def test_cli_predictor_names_match_the_registry():
+    """The CLI spells the predictor names without importing torch; they must be the registry's."""
+    from graphemb.multimodal import cli, predictors
+
+    assert cli.PREDICTORS == predictors.PREDICTORS

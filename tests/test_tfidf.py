@@ -38,6 +38,20 @@ def test_fit_pins_the_corpus_in_the_name_and_only_transforms():
     np.testing.assert_allclose(one[0], a.encode(DOCS)[0], atol=1e-6)  # transform does not depend on the batch
 
 
+def test_fit_runs_on_first_encode_only(monkeypatch):
+    """``fit`` pins the corpus (and the cache name) without fitting; the first ``encode`` fits
+    once, later calls reuse it, and the vectors equal an eager fit-and-transform of the corpus."""
+    calls = []
+    real = TfidfEncoder._fit
+    monkeypatch.setattr(TfidfEncoder, "_fit", lambda self, texts: calls.append(list(texts)) or real(self, texts))
+    a = TfidfEncoder(4).fit(DOCS)
+    assert a.fitted and calls == []
+    z = a.encode(DOCS[:2])
+    a.encode(DOCS[2:])
+    assert calls == [DOCS]  # fitted on the whole pinned corpus, once
+    np.testing.assert_allclose(z, TfidfEncoder(4).encode(DOCS)[:2], atol=1e-6)
+
+
 def test_bad_specs():
     with pytest.raises(ValueError, match="integer"):
         load_text_encoder("tfidf:wide")

@@ -14,6 +14,14 @@ neighbourhood (self loop included) and training learns departures from it. With 
 Glorot init over wide z-scored inputs (e.g. 384 + 192 dims) the initial attention logits are
 large and random (max weight per node 0.55 vs 0.25 uniform on the synthetic MAG), and with a few
 labelled nodes (k-shot) the GAT never unlearns that random neighbour selection.
+
+``egosep`` is the heterophily-aware predictor (:class:`EgoNeighbourEncoder`): each layer keeps a
+node's own transform and the transform of its neighbours' mean apart and concatenates them
+(H2GCN's ego/neighbour separation, Zhu et al., NeurIPS 2020, arXiv 2006.11468; GraphSAGE with a
+root weight sums the same two terms instead), and the head reads every layer's output
+concatenated (H2GCN's combination of intermediate representations). On a graph whose linked
+nodes are mostly of other classes, a mean that mixes a node with its neighbours (GCN, GAT at
+uniform attention) blurs the node's own evidence; the separation keeps it.
 """
 from __future__ import annotations
 
@@ -26,9 +34,74 @@ from graphemb.multimodal.fusion import make_fusion
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 from graphemb.nn.mlp import MLP
 
-__all__ = ["PREDICTORS", "Backbone", "NodePredictor"]
+__all__ = ["PREDICTORS", "Backbone", "NodePredictor", "EgoNeighbourConv", "EgoNeighbourEncoder"]
 
-PREDICTORS = ("mlp", "gcn", "sage", "gat")
+PREDICTORS = ("mlp", "gcn", "sage", "gat", "egosep")
+
+
+class EgoNeighbourConv(nn.Module):
+    """``[N, in] -> [N, 2 * out]``: ``[W_ego x_i || W_nbr mean_{j in N(i)} x_j]`` (H2GCN design 1).
+
+    ``N(i)`` are the neighbours of ``i`` along ``edge_index`` (messages ``j -> i`` for each edge
+    ``(j, i)``), self loops removed, so ``x_i`` never enters its own neighbour mean; a node
+    without neighbours gets a zero neighbour mean (its neighbour half is ``b_nbr``).
+
+    Args:
+        in_channels, out_channels: widths; the output is ``2 * out_channels`` wide.
+        bias: default True.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__()
+        self.lin_ego = nn.Linear(in_channels, out_channels, bias=bias)
+        self.lin_nbr = nn.Linear(in_channels, out_channels, bias=bias)
+
+    def reset_parameters(self) -> None:
+        self.lin_ego.reset_parameters()
+        self.lin_nbr.reset_parameters()
+
+    @staticmethod
+    def neighbour_mean(x: Tensor, edge_index: Tensor) -> Tensor:
+        """``[N, d]``: the mean of ``x`` over each node's neighbours (self loops excluded)."""
+        src, dst = edge_index
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        total = x.new_zeros(x.shape).index_add_(0, dst, x[src])
+        deg = torch.bincount(dst, minlength=x.size(0)).clamp(min=1).to(x.dtype)
+        return total / deg.view(-1, 1)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return torch.cat([self.lin_ego(x), self.lin_nbr(self.neighbour_mean(x, edge_index))], 1)
+
+
+class EgoNeighbourEncoder(nn.Module):
+    """Stacked :class:`EgoNeighbourConv` layers (ReLU, dropout after each) whose outputs are all
+    concatenated: ``[N, in] -> [N, num_layers * 2 * hidden]`` (H2GCN designs 1 and 3).
+
+    Args:
+        in_channels: input width; hidden: width of each half of a layer (default 64);
+        num_layers: default 2; dropout: default 0.5.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64, num_layers: int = 2, dropout: float = 0.5) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        widths = [in_channels] + [2 * hidden] * (num_layers - 1)
+        self.convs = nn.ModuleList(EgoNeighbourConv(w, hidden) for w in widths)
+        self.dropout = nn.Dropout(dropout)
+        self.out_channels = num_layers * 2 * hidden
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        outs = []
+        for conv in self.convs:
+            x = self.dropout(torch.relu(conv(x, edge_index)))
+            outs.append(x)
+        return torch.cat(outs, 1)
 
 
 class Backbone(nn.Module):
@@ -36,7 +109,8 @@ class Backbone(nn.Module):
 
     Args:
         in_channels: input width; num_classes: output width.
-        model: ``mlp`` | ``gcn`` | ``sage`` | ``gat``; hidden: width (default 64);
+        model: ``mlp`` | ``gcn`` | ``sage`` | ``gat`` | ``egosep`` (:class:`EgoNeighbourEncoder`);
+            hidden: width (default 64; for ``egosep`` the width of each ego / neighbour half);
         num_layers: default 2; dropout: default 0.5; heads: GAT heads (default 4, concatenated).
         uniform_attention_init: GAT attention vectors start at zero (default True; see module doc),
             passed to the encoder as ``EncoderConfig.gat_uniform_init``.
@@ -52,14 +126,18 @@ class Backbone(nn.Module):
             raise ValueError(f"unknown predictor {model!r}; choose one of {PREDICTORS}")
         self.model = model
         self.dropout = nn.Dropout(dropout)
+        head_in = hidden
         if model == "mlp":
             self.body = MLP(in_channels, hidden, hidden, num_layers=num_layers, dropout=dropout)
+        elif model == "egosep":
+            self.body = EgoNeighbourEncoder(in_channels, hidden, num_layers=num_layers, dropout=dropout)
+            head_in = self.body.out_channels
         else:
             cfg = EncoderConfig(conv=model, hidden_channels=hidden, num_layers=num_layers, dropout=dropout,
                                 act_last=True, heads=heads if model == "gat" else 1,
                                 gat_uniform_init=uniform_attention_init, gat_attention_dropout=attention_dropout)
             self.body = GNNEncoder(in_channels, cfg)
-        self.head = nn.Linear(hidden, num_classes)
+        self.head = nn.Linear(head_in, num_classes)
 
     def reset_parameters(self) -> None:
         self.body.reset_parameters()  # re-applies the uniform GAT attention init
@@ -69,6 +147,8 @@ class Backbone(nn.Module):
         x = self.dropout(x)
         if self.model == "mlp":
             h = self.dropout(torch.relu(self.body(x)))
+        elif self.model == "egosep":
+            h = self.body(x, edge_index)  # every layer already activated and dropped out
         else:
             h = self.body(x, edge_index)[-1]  # act_last: already activated and dropped out
         return self.head(h)
@@ -80,7 +160,7 @@ class NodePredictor(nn.Module):
     Args:
         in_dims: width of each modality's features.
         num_classes: classes.
-        model: ``mlp`` | ``gcn`` | ``sage`` | ``gat``.
+        model: ``mlp`` | ``gcn`` | ``sage`` | ``gat`` | ``egosep``.
         fusion: ``concat`` | ``mean`` | ``learned`` | ``late`` (see :mod:`graphemb.multimodal.fusion`).
         hidden: hidden width (default 64); fusion_dim: width of projected fusions (default 64).
         num_layers: message-passing / MLP layers (default 2); dropout: default 0.5.

@@ -102,12 +102,6 @@ def _inputs(graph: MultimodalGraph, features: Sequence[str], device) -> tuple[li
     return xs, masks
 
 
-def _scores(logits: Tensor, y: Tensor, mask: Tensor) -> tuple[float, float]:
-    pred = logits[mask].argmax(1).cpu().numpy()
-    true = y[mask].cpu().numpy()
-    return float((pred == true).mean()), float(f1_score(true, pred, average="macro"))
-
-
 def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,
                           seed: int = 0, shots: int | None = None, show_progress: bool | None = None) -> dict:
     """One seed of node classification; returns ``accuracy``, ``macro_f1`` (test, at the best
@@ -123,8 +117,9 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
                         hidden=cfg.hidden, fusion_dim=cfg.fusion_dim, num_layers=cfg.num_layers,
                         dropout=cfg.dropout).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best = (-1.0, 0.0, 0.0, -1)
+    best_val, best_epoch = -1.0, -1
     best_pred = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    y_va = y[va]
     since = 0
     for epoch in progress(range(cfg.epochs), enabled=show_progress, desc=f"{cfg.model}/{cfg.fusion}", leave=False):
         net.train()
@@ -134,21 +129,23 @@ def train_node_classifier(graph: MultimodalGraph, features: Sequence[str], cfg: 
         opt.step()
         net.eval()
         with torch.no_grad():
-            logits = net(xs, ei, masks)
-        val_acc, _ = _scores(logits, y, va)
-        if val_acc > best[0]:
-            acc, f1 = _scores(logits, y, te)
-            best, since = (val_acc, acc, f1, epoch), 0
-            best_pred = logits.argmax(1).cpu()
+            pred = net(xs, ei, masks).argmax(1)
+        val_acc = float((pred[va] == y_va).float().mean())  # test scores only once, at the best epoch
+        if val_acc > best_val:
+            best_val, best_epoch, since = val_acc, epoch, 0
+            best_pred = pred.cpu()
         else:
             since += 1
             if since >= cfg.patience:
                 break
+    te_cpu = te.cpu()
+    true, pred = graph.y[te_cpu].numpy(), best_pred[te_cpu].numpy()
     split = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     for code, m in enumerate((tr, va, te)):
         split[m.cpu()] = code
-    return {"accuracy": best[1], "macro_f1": best[2], "val_accuracy": best[0], "best_epoch": best[3],
-            "predictions": best_pred.numpy(), "split": split.numpy()}
+    return {"accuracy": float((pred == true).mean()), "macro_f1": float(f1_score(true, pred, average="macro")),
+            "val_accuracy": best_val, "best_epoch": best_epoch, "predictions": best_pred.numpy(),
+            "split": split.numpy()}
 
 
 def node_classification(graph: MultimodalGraph, features: Sequence[str], cfg: NodeTaskConfig | None = None, *,

@@ -5,6 +5,8 @@
 (the same texts always give the same vectors). ``encoder.fit(corpus)`` returns a *fitted* encoder
 that only transforms, named ``tfidf-<dim>-<corpus hash>`` so the per-node feature cache never
 mixes vectors of two different fits; the MAG pipeline fits on the graph's node texts first.
+The fit itself runs on the first ``encode`` call (the name only needs the corpus hash), so a
+graph whose vectors are already in the feature cache costs no TF-IDF/SVD fit at all.
 
 Vectorizer: word uni- and bi-grams, sublinear tf, ``min_df=1``, at most 50 000 terms; SVD with a
 fixed seed (LSA). When the vocabulary is narrower than ``dim`` the output is zero-padded, so the
@@ -25,17 +27,19 @@ class TfidfEncoder:
 
     modality = "text"
 
-    def __init__(self, dim: int = 256, seed: int = 0, *, _fitted=None, _corpus: str = "") -> None:
+    def __init__(self, dim: int = 256, seed: int = 0, *, _corpus_texts: list | None = None,
+                 _corpus: str = "") -> None:
         if dim < 1:
             raise ValueError(f"tfidf width must be >= 1, got {dim}")
         self.dim = int(dim)
         self.seed = int(seed)
-        self._fitted = _fitted  # (vectorizer, svd or None) of a fitted encoder; set only by fit()
+        self._corpus_texts = _corpus_texts  # the pinned corpus of a fitted encoder; set only by fit()
+        self._fitted = None  # (vectorizer, svd or None), computed from _corpus_texts on first use
         self.name = f"tfidf-{self.dim}" + (f"-{_corpus}" if _corpus else "")
         self.pooling, self.max_length = "tfidf", 0  # read by the feature cache's folder name
 
     def __repr__(self) -> str:
-        return f"TfidfEncoder(dim={self.dim}, fitted={self._fitted is not None}, name={self.name!r})"
+        return f"TfidfEncoder(dim={self.dim}, fitted={self.fitted}, name={self.name!r})"
 
     def _fit(self, texts: Sequence[str]):
         from sklearn.decomposition import TruncatedSVD
@@ -66,17 +70,21 @@ class TfidfEncoder:
         """A fitted copy (this encoder is unchanged) whose ``encode`` only transforms."""
         texts = _clean(corpus)
         digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:10]
-        return TfidfEncoder(self.dim, self.seed, _fitted=self._fit(texts), _corpus=digest)
+        return TfidfEncoder(self.dim, self.seed, _corpus_texts=texts, _corpus=digest)
 
     @property
     def fitted(self) -> bool:
-        return self._fitted is not None
+        """Whether the corpus is pinned (by :meth:`fit`); the fit runs on the first encode."""
+        return self._corpus_texts is not None
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: Optional[bool] = None) -> np.ndarray:
         """``float32 [len(texts), dim]``; an unfitted encoder fits on ``texts`` themselves."""
         texts = _clean(texts)
-        fitted = self._fitted if self._fitted is not None else self._fit(texts)
-        return self._transform(fitted, texts)
+        if self._corpus_texts is None:
+            return self._transform(self._fit(texts), texts)
+        if self._fitted is None:
+            self._fitted = self._fit(self._corpus_texts)
+        return self._transform(self._fitted, texts)
 
 
 def _clean(texts: Sequence[str]) -> list:
