@@ -297,7 +297,10 @@ def report() -> str:
         lines += ["## `graphemb match run` end to end", "",
                   "MRR: every query counted, pessimistic ties. `total` = the record's `seconds` (load + all stages); "
                   "process wall / CPU = the whole command, Python start-up and imports included. `embed` holds the "
-                  "walks, Word2Vec, text-feature and GNN stages before it; stage seconds are wall seconds.", ""]
+                  "walks, Word2Vec, text-feature and GNN stages before it; stage seconds are wall seconds. "
+                  "`factchecks16k` is the issue's new-user scenario (16,000 short fact-check texts vs 500 claims, "
+                  "written by `bench_scale.py --user-corpus DIR`); run with the old default (TDmatch `paper` walks) "
+                  "it had not finished after 29 minutes (issue 11; not re-run here).", ""]
         order = ["load", "build", "expand", "compress", "walks", "word2vec", "text_features", "gnn", "embed"]
         recs = [json.loads(p.read_text()) for p in e2e_recs]
         seen = {s for r in recs for s in r.get("stages", {})}
