@@ -214,3 +214,14 @@ def test_ann_backend_top_k_agrees_with_exact(backend):
     exact, _ = blocked_topk(sc, 5)
     assert (idx[:, 0] == exact[:, 0]).mean() >= 0.95 and not (idx == 7).any()
     np.testing.assert_allclose(val[:, 0], np.einsum("qd,qd->q", sc.queries, sc.candidates[idx[:, 0]]), rtol=1e-5)
+
+
+def test_scale_md_is_generated_from_its_records():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "matching" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert (path.parent / "SCALE.md").read_text() == mod.report()  # rerun `bench_scale.py --report` if this fails
