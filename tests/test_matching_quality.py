@@ -150,3 +150,90 @@ def test_fusion_on_planted_corpus():
         assert _hits1(fused) > _hits1(fuse([good1, good2, loud], m)) - 1e-9
     with pytest.raises(ValueError, match="shape"):
         fuse([good1, good2[:3]])
+
+
+# ---------------------------------------------------------------- the --method registry
+
+class HashEncoder:
+    """Bag-of-words hashing 'text encoder' (no model weights) that records what it encodes."""
+
+    name, max_length, pooling = "hash-bow", 0, "none"
+
+    def __init__(self, dim: int = 64):
+        self.dim, self.seen = dim, []
+
+    def encode(self, texts, batch_size=64, show_progress=None):
+        import numpy as np
+
+        self.seen += list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.replace(":", " ").replace(",", " ").split():
+                out[i, sum(map(ord, w)) % self.dim] += 1.0
+        return out
+
+
+def _planted_dataset(n: int = 8):
+    import numpy as np
+
+    from graphemb.matching.datasets import MatchingDataset
+    from graphemb.matching.graph import Corpus
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}x" for i in range(300)]
+    names = [f"name{i}z" for i in range(n)]
+    rows = [[names[i], " ".join(rng.choice(words, 3))] for i in range(n)]
+    a = Corpus.from_rows(rows, ["name", "desc"])
+    b = Corpus.from_texts([f"{rows[i][1]} about {names[i]}" for i in reversed(range(n))])
+    gold = [[n - 1 - i] for i in range(n)]
+    return MatchingDataset("planted", a, b, "b", np.arange(n), gold, np.array([[g[0], q] for q, g in enumerate(gold)]))
+
+
+def _ctx(monkeypatch, tmp_path, enc=None):
+    from graphemb.matching.methods import MatchContext, MethodConfig
+
+    monkeypatch.setenv("GRAPHEMB_CACHE", str(tmp_path))
+    cfg = MethodConfig(walk_preset="tiny", bank_size=None,
+                       gnn_overrides={"train": {"epochs": 3}, "model": {"encoder": {"hidden_channels": 8}}})
+    return MatchContext(_planted_dataset(), cfg, text_encoder=enc or HashEncoder())
+
+
+def test_baseline_methods_are_the_baselines_on_all_query_objects(monkeypatch, tmp_path):
+    from graphemb.matching.baselines import bm25_scores
+    from graphemb.matching.methods import METHODS, method_scores
+
+    assert {"bm25", "tfidf", "minilm", "walks", "isoc-vgae", "isoc-vgae-text", "both", "fused", "best"} <= set(METHODS)
+    ctx = _ctx(monkeypatch, tmp_path)
+    s, present, secs = method_scores("bm25", ctx)
+    torch.testing.assert_close(s, bm25_scores(ctx.ds.b.texts(), ctx.ds.a.texts()).double())
+    assert present.all() and set(secs) >= {"bm25", "hubness", "fusion"}
+    # a reduction on a method = the same reduction on its score matrix (BM25 scaled to max 1 first)
+    h, _, _ = method_scores("bm25", ctx, "csls")
+    torch.testing.assert_close(h, reduce_hubness(s / s.max(), "csls", k=10))
+    with pytest.raises(KeyError, match="unknown matching method"):
+        method_scores("bm26", ctx)
+    with pytest.raises(ValueError, match="unknown hubness"):
+        method_scores("bm25", ctx, "cls")
+
+
+def test_best_on_planted_corpus_counts_every_query_and_caches_text(monkeypatch, tmp_path):
+    from graphemb.matching.methods import evaluate_method
+
+    enc = HashEncoder()
+    ctx = _ctx(monkeypatch, tmp_path, enc)
+    r = evaluate_method("best", ctx)
+    assert r["hubness_method"] == "csls" and r["metrics"]["queries"] == 8 and r["metrics"]["missed"] == 0
+    assert r["metrics"]["mrr"] == 1.0  # names are unique tokens: every scorer ranks the gold row first
+    assert set(r["stages"]) >= {"build", "walks", "gnn_walks", "minilm", "bm25", "hubness", "fusion", "evaluate"}
+    assert {"skewness", "never_retrieved"} <= set(r["hubness_before"]) and "mrr_without_hubness" in r
+    # MiniLM-style node features: an object node carries its own text's vector
+    x = ctx.node_text_features()
+    qv, cv = ctx.minilm_vectors()
+    g = ctx.graph()
+    torch.testing.assert_close(x[g.a_nodes[0]], cv[0])
+    torch.testing.assert_close(x[g.b_nodes[3]], qv[3])
+    # a second context on the same dataset reads the vectors from the disk cache: nothing re-encoded
+    seen = len(enc.seen)
+    ctx2 = _ctx(monkeypatch, tmp_path, enc)
+    torch.testing.assert_close(ctx2.minilm_vectors()[0], qv)
+    assert len(enc.seen) == seen

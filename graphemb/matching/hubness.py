@@ -37,9 +37,9 @@ from torch import Tensor
 __all__ = ["HUBNESS_METHODS", "BankNorm", "fit_hubness", "reduce_hubness", "k_occurrence", "hubness_stats",
            "bank_rows"]
 
-def _clean(x: Tensor) -> Tensor:
-    """float64 copy with NaN -> ``-inf`` (infinities kept, unlike ``torch.nan_to_num``)."""
-    x = x.double()
+def _clean(x) -> Tensor:
+    """float64 copy with NaN -> ``-inf`` (infinities kept, unlike ``torch.nan_to_num``); numpy ok."""
+    x = torch.as_tensor(x).double()
     return torch.where(torch.isnan(x), torch.full_like(x, float("-inf")), x)
 
 
@@ -135,6 +135,16 @@ class BankNorm:
                 g_rows = self.gallery_active[top1] if self.method == "dbnorm_ddis" else torch.ones_like(q_rows)
                 out = out + self.beta_gallery * s - g_rows.unsqueeze(1).double() * self.gallery_term.unsqueeze(0)
         return torch.where(finite, out, torch.full_like(out, float("-inf")))
+
+    def __call__(self, block, rows=None):
+        """The ``adjust(block, rows)`` hook of a blocked scorer: :meth:`transform` on a numpy or
+        torch block, returned in the block's type (numpy: its dtype). ``rows`` is not needed."""
+        if isinstance(block, Tensor):
+            return self.transform(block)
+        import numpy as np
+
+        b = np.asarray(block)
+        return self.transform(torch.from_numpy(b)).numpy().astype(b.dtype, copy=False)
 
 
 def _column_lse(bank: Blocks, beta: float, exclude: Optional[Tensor]) -> tuple[Tensor, Tensor]:
