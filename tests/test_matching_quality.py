@@ -222,7 +222,7 @@ def test_best_on_planted_corpus_counts_every_query_and_caches_text(monkeypatch, 
     enc = HashEncoder()
     ctx = _ctx(monkeypatch, tmp_path, enc)
     r = evaluate_method("best", ctx)
-    assert r["hubness_method"] == "csls" and r["metrics"]["queries"] == 8 and r["metrics"]["missed"] == 0
+    assert r["hubness_method"] == "dbnorm_ddis" and r["metrics"]["queries"] == 8 and r["metrics"]["missed"] == 0
     assert r["metrics"]["mrr"] == 1.0  # names are unique tokens: every scorer ranks the gold row first
     assert set(r["stages"]) >= {"build", "walks", "gnn_walks", "minilm", "bm25", "hubness", "fusion", "evaluate"}
     assert {"skewness", "never_retrieved"} <= set(r["hubness_before"]) and "mrr_without_hubness" in r
@@ -237,3 +237,21 @@ def test_best_on_planted_corpus_counts_every_query_and_caches_text(monkeypatch, 
     ctx2 = _ctx(monkeypatch, tmp_path, enc)
     torch.testing.assert_close(ctx2.minilm_vectors()[0], qv)
     assert len(enc.seen) == seen
+
+
+def test_cli_match_run_registry_method_json(tmp_path, capsys):
+    import json
+
+    from graphemb.cli.main import main
+
+    ds = _planted_dataset(5)
+    d = tmp_path / "planted"
+    d.mkdir()
+    (d / "a.csv").write_text("name,desc\n" + "\n".join(",".join(r) for r in ds.a.fields) + "\n")
+    (d / "b.txt").write_text("\n".join(f[0] for f in ds.b.fields) + "\n")
+    (d / "gold.json").write_text(json.dumps({str(q): [str(g[0])] for q, g in enumerate(ds.gold)}))
+    assert main(["match", "run", str(d), "--method", "bm25", "--hubness", "csls", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["model"] == "bm25" and rec["mean"] == 1.0 and rec["queries"]["values"] == [5.0]
+    assert rec["hubness_method"] == "csls" and "bm25" in rec["stages"] and "build" not in rec["stages"]
+    assert {"skewness", "never_retrieved"} <= set(rec["hubness"]["before"])

@@ -31,7 +31,7 @@ from graphemb.matching.methods import METHODS, PROTOCOLS, MethodConfig  # noqa: 
 
 DATASETS = ["coronacheck-usr", "coronacheck-gen", "Fodors-Zagats", "Beer", "iTunes-Amazon", "Amazon-Google", "DBLP-ACM"]
 BASELINES = ["bm25", "tfidf", "minilm"]
-RUN_ORDER = ["bm25", "tfidf", "minilm", "walks", "isoc-vgae", "isoc-vgae-text", "both", "fused", "fused-rrf", "best"]
+RUN_ORDER = ["bm25", "tfidf", "minilm", "walks", "isoc-vgae", "both", "fused", "fused-rrf", "best", "isoc-vgae-text"]
 SHOWN = ["mrr", "map@5", "hits@1", "hits@5", "hits@10"]
 # the targets of issue 11 (MRR, every query counted, pessimistic ties)
 TARGETS = {"coronacheck-gen": 0.90, "coronacheck-usr": 0.70}
@@ -75,7 +75,9 @@ def measure(name: str, ctx, seed: int, command: str) -> dict:
 
 
 def run(datasets: List[str], methods: List[str], seeds: List[int], preset: str, out: Path, command: str,
-        skip_existing: bool) -> None:
+        skip_existing: bool, store: Optional[str]) -> None:
+    """Seeds outermost (every dataset gets seed 0 before any gets seed 1), one record per
+    (method, dataset, seed) written as soon as it is measured, RESULTS.md refreshed after each."""
     import torch
 
     from graphemb.matching.datasets import load_matching
@@ -84,27 +86,35 @@ def run(datasets: List[str], methods: List[str], seeds: List[int], preset: str, 
 
     torch.set_num_threads(1)
     encoder = None
-    for name in datasets:
-        ds = load_matching(name)
-        t = time.perf_counter()
-        ctx = MatchContext(ds, MethodConfig(walk_preset=preset), text_encoder=encoder,
-                           log=lambda m: print(m, file=sys.stderr, flush=True))
-        load_s = time.perf_counter() - t
-        for seed in seeds:
-            ctx.cfg.seed = seed
-            for m in methods:
-                if METHODS[m].deterministic and seed != seeds[0]:
-                    continue
-                path = record_path(out, ds.name, m, 0 if METHODS[m].deterministic else seed)
-                if skip_existing and path.is_file():
-                    continue
+    for seed in seeds:
+        for name in datasets:
+            todo = [m for m in methods if not (METHODS[m].deterministic and seed != seeds[0])]
+            todo = [m for m in todo if not (skip_existing and record_path(
+                out, load_name(name), m, 0 if METHODS[m].deterministic else seed).is_file())]
+            if not todo:
+                continue
+            t = time.perf_counter()
+            ds = load_matching(name)
+            load_s = time.perf_counter() - t
+            ctx = MatchContext(ds, MethodConfig(walk_preset=preset, seed=seed), text_encoder=encoder, store=store,
+                               log=lambda m: print(m, file=sys.stderr, flush=True))
+            for m in todo:
                 rec = measure(m, ctx, 0 if METHODS[m].deterministic else seed, command)
                 rec["stages"] = {"load": load_s, **rec["stages"]}
+                rec["cached_stages"] = sorted(set(ctx.cached))
+                path = record_path(out, ds.name, m, rec["seed"])
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_json(path, rec, indent=1)
                 print(f"[{ds.name}] seed {seed} {m}: MRR {rec['metrics']['mrr']:.3f}", file=sys.stderr, flush=True)
-        encoder = ctx._encoder
-        report(out)
+            encoder = ctx._encoder
+            report(out)
+
+
+def load_name(name: str) -> str:
+    """The dataset's own name as records use it (``DBLP-ACM`` for ``dblp-acm``)."""
+    from graphemb.matching.datasets import ER_DATASETS
+
+    return next((er for er in ER_DATASETS if er.lower() == name.lower()), name)
 
 
 # ---------------------------------------------------------------- report
@@ -270,15 +280,24 @@ def main() -> int:
     ap.add_argument("--records", default=str(REC))
     ap.add_argument("--skip-existing", action="store_true", help="keep records already written (resume a run)")
     ap.add_argument("--report", action="store_true", help="only regenerate RESULTS.md from the records")
+    ap.add_argument("--store", default=None, help="keep walk/GNN embeddings here between runs (reruns of a method "
+                    "reuse them; their seconds are the ones measured when they were computed)")
     args = ap.parse_args()
     if args.report:
         report(Path(args.records))
         return 0
     if args.seeds < 1:
         ap.error("--seeds must be >= 1")
-    command = (CMD + " " + " ".join(a for a in sys.argv[1:] if a != "--skip-existing")).strip()
-    run(args.datasets, args.methods, list(range(args.seeds)), args.preset, Path(args.records), command,
-        args.skip_existing)
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # the command as recorded: without resume / cache plumbing
+        if skip:
+            skip = False
+        elif a == "--store":
+            skip = True
+        elif a != "--skip-existing" and not a.startswith("--store="):
+            argv.append(a)
+    run(args.datasets, args.methods, list(range(args.seeds)), args.preset, Path(args.records),
+        (CMD + " " + " ".join(argv)).strip(), args.skip_existing, args.store)
     return 0
 
 

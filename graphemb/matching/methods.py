@@ -15,11 +15,11 @@ objects without looking at which of them have gold. Methods:
 ``both``            walks and IsoC-VGAE (walk features) concatenated, L2-normalised halves.
 ``fused``           z-score fusion of walks, isoc-vgae, minilm and bm25.
 ``fused-rrf``       the same four by reciprocal-rank fusion.
-``best``            ``fused`` with CSLS on each scorer (the default of ``match run``).
+``best``            ``fused`` with DBNorm DualDIS on each scorer (the default of ``match run``).
 ==================  ===========================================================================
 
 A hubness reduction (``MethodConfig.hubness``, :mod:`graphemb.matching.hubness`) applies to each
-base scorer before fusion; ``best`` fixes its own (``csls``) unless one is given. Banks: the
+base scorer before fusion; ``best`` fixes its own (``dbnorm_ddis``) unless one is given. Banks: the
 query-side objects (sampled to ``bank_size``) and, for DBNorm, the candidates scored against each
 other. Scores that are not cosines (BM25) are divided by their largest value first, so the
 inverse temperatures mean the same for every scorer.
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ class MethodConfig:
         walk_preset: TDmatch walk preset of ``walks`` (``fast``: 20 walks/node, 5 Word2Vec epochs).
         gnn_overrides: over :data:`graphemb.matching.embed.MATCHING_GNN` (nested dict).
         hubness: reduction on each base scorer (:data:`~graphemb.matching.hubness.HUBNESS_METHODS`);
-            ``None`` = the method's own (``none``, ``csls`` for ``best``).
+            ``None`` = the method's own (``none``, ``dbnorm_ddis`` for ``best``).
         beta, beta_gallery: inverse temperatures of the query-/gallery-bank softmax (20).
         csls_k: CSLS neighbourhood (10).  bank_size: bank rows sampled (4096; ``None`` = all).
         hub_k: k of the k-occurrence reported as hubness (10).
@@ -112,10 +112,19 @@ class BaseScores:
 
 class MatchContext:
     """Ingredients of one dataset, computed once and shared by methods and seeds (in memory;
-    MiniLM vectors also on disk). ``stages`` holds the seconds each ingredient took to compute."""
+    MiniLM vectors also on disk). ``stages`` holds the seconds each ingredient took to compute.
+
+    ``graph``: a prebuilt matching graph, or a callable building it when a method first needs it
+    (default: TDmatch build + compress with ``cfg``'s n-grams, min degree and max path).
+    ``store``: a folder where the seeded embeddings (walks, GNN) are kept between runs
+    (``<store>/<dataset>/<walk preset>/<key>.pt`` with the seconds they took; only for
+    experiments that rerun methods on the same config: the key holds the walk preset and seed,
+    not the GNN overrides). ``cached`` lists the ingredients read from it.
+    """
 
     def __init__(self, dataset: MatchingDataset, cfg: Optional[MethodConfig] = None, *, text_encoder: Any = None,
-                 graph: Optional[MatchingGraph] = None, log: Callable[[str], None] = lambda m: None) -> None:
+                 graph: Union[None, MatchingGraph, Callable[[], MatchingGraph]] = None,
+                 log: Callable[[str], None] = lambda m: None, store: Optional[str] = None) -> None:
         self.ds = dataset
         self.cfg = cfg or MethodConfig()
         self._encoder = text_encoder
@@ -123,6 +132,8 @@ class MatchContext:
         self._cache: Dict[Any, Any] = {}
         self.stages: Dict[Any, float] = {}
         self.log = log
+        self.store = store
+        self.cached: List[str] = []
         qa, ca = (dataset.b, dataset.a) if dataset.query_side == "b" else (dataset.a, dataset.b)
         self.query_corpus, self.cand_corpus = qa, ca
         self.n_query, self.n_cand = len(qa), len(ca)
@@ -131,11 +142,28 @@ class MatchContext:
 
     # -- timing and caching
     def _get(self, key: Any, stage: str, fn: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            t = time.perf_counter()
-            self._cache[key] = fn()
-            self.stages[key] = time.perf_counter() - t
-            self.log(f"{self.ds.name}: {stage} in {time.perf_counter() - t:.1f}s")
+        if key in self._cache:
+            return self._cache[key]
+        path = None
+        if self.store is not None and isinstance(key, tuple):  # seeded embeddings: kept between runs
+            from pathlib import Path
+
+            path = Path(self.store) / self.ds.name / self.cfg.walk_preset / f"{key[0]}__seed{key[1]}.pt"
+            if path.is_file():
+                blob = torch.load(path, weights_only=True)
+                self._cache[key], self.stages[key] = blob["value"], float(blob["seconds"])
+                self.cached.append(key[0])
+                return self._cache[key]
+        t = time.perf_counter()
+        self._cache[key] = fn()
+        self.stages[key] = time.perf_counter() - t
+        self.log(f"{self.ds.name}: {stage} in {self.stages[key]:.1f}s")
+        if path is not None:
+            from graphemb.utils.io import atomic_write
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as f:
+                torch.save({"value": self._cache[key], "seconds": self.stages[key]}, f)
         return self._cache[key]
 
     def stage_seconds(self, keys: Sequence[Any]) -> Dict[str, float]:
@@ -181,8 +209,8 @@ class MatchContext:
             self.compress_report = rep
             return g
 
-        if self._graph is None:
-            self._graph = self._get("build", "build + compress", make)
+        if self._graph is None or callable(self._graph):
+            self._graph = self._get("build", "build + compress", self._graph or make)
         return self._graph
 
     def node_text_features(self) -> Tensor:
@@ -308,7 +336,8 @@ METHODS: Dict[str, MethodSpec] = {
     "both": MethodSpec("both", ("both",), description="walks ++ IsoC-VGAE (walk features)"),
     "fused": MethodSpec("fused", _FUSED, "zscore", description="z-score fusion of walks, IsoC-VGAE, MiniLM, BM25"),
     "fused-rrf": MethodSpec("fused-rrf", _FUSED, "rrf", description="reciprocal-rank fusion of the same four"),
-    "best": MethodSpec("best", _FUSED, "zscore", "csls", description="fused with CSLS on each scorer"),
+    "best": MethodSpec("best", _FUSED, "zscore", "dbnorm_ddis",
+                       description="fused with DBNorm dual dynamic inverted softmax on each scorer"),
 }
 
 
@@ -378,6 +407,7 @@ def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None)
     cand = torch.isfinite(scores).any(0)
     out: Dict[str, Any] = {"method": name, "hubness_method": hub, "metrics": {k: float(v) for k, v in m.items()},
                            "stages": secs, "seconds": float(sum(secs.values())),
+                           "pruned_queries": int((~present[q]).sum()),
                            "hubness_after": hubness_stats(s, ctx.cfg.hub_k, cand)}
     if hub != "none":
         raw, _, _ = method_scores(name, ctx, "none")
