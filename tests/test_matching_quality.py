@@ -255,3 +255,18 @@ def test_cli_match_run_registry_method_json(tmp_path, capsys):
     assert rec["model"] == "bm25" and rec["mean"] == 1.0 and rec["queries"]["values"] == [5.0]
     assert rec["hubness_method"] == "csls" and "bm25" in rec["stages"] and "build" not in rec["stages"]
     assert {"skewness", "never_retrieved"} <= set(rec["hubness"]["before"])
+
+
+def test_results_md_is_generated_from_the_records(tmp_path):
+    """No hand-typed number: experiments/matching/RESULTS.md regenerates identically from its records."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "matching" / "run_matching.py"
+    spec = importlib.util.spec_from_file_location("run_matching", path)
+    rm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rm)
+    text = rm.report(rm.REC, tmp_path / "RESULTS.md")
+    assert text == (rm.HERE / "RESULTS.md").read_text(), \
+        "experiments/matching/RESULTS.md is stale or hand-edited; run `python experiments/matching/run_matching.py --report`"
+    assert "| best |" in text and "## Hubness before / after" in text
