@@ -15,6 +15,7 @@ objects without looking at which of them have gold. Methods:
 ``both``            walks and IsoC-VGAE (walk features) concatenated, L2-normalised halves.
 ``fused``           z-score fusion of walks, isoc-vgae, minilm and bm25.
 ``fused-rrf``       the same four by reciprocal-rank fusion.
+``fused-agree``     ``fused`` weighted by each scorer's top-1 agreement with the others (no labels).
 ``best``            ``fused`` with DBNorm DualDIS on each scorer (the default of ``match run``).
 ==================  ===========================================================================
 
@@ -95,6 +96,7 @@ class MethodSpec:
     hubness: str = "none"
     deterministic: bool = False
     description: str = ""
+    weights: Optional[str] = None  # None: equal; "agreement": graphemb.matching.fusion.agreement_weights
 
 
 @dataclass
@@ -336,6 +338,8 @@ METHODS: Dict[str, MethodSpec] = {
     "both": MethodSpec("both", ("both",), description="walks ++ IsoC-VGAE (walk features)"),
     "fused": MethodSpec("fused", _FUSED, "zscore", description="z-score fusion of walks, IsoC-VGAE, MiniLM, BM25"),
     "fused-rrf": MethodSpec("fused-rrf", _FUSED, "rrf", description="reciprocal-rank fusion of the same four"),
+    "fused-agree": MethodSpec("fused-agree", _FUSED, "zscore", weights="agreement",
+                              description="z-score fusion of the same four, weighted by top-1 agreement"),
     "best": MethodSpec("best", _FUSED, "zscore", "dbnorm_ddis",
                        description="fused with DBNorm dual dynamic inverted softmax on each scorer"),
 }
@@ -374,7 +378,7 @@ def method_scores(name: str, ctx: MatchContext, hubness: Optional[str] = None) -
     reduced = [_reduce(ctx, b, hub) for b in parts]
     t_hub = time.perf_counter() - t
     t = time.perf_counter()
-    scores = reduced[0] if len(reduced) == 1 else fuse(reduced, spec.fusion)
+    scores = reduced[0] if len(reduced) == 1 else fuse(reduced, spec.fusion, weights=spec.weights)
     t_fuse = time.perf_counter() - t
     present = torch.stack([b.present for b in parts]).any(0)
     keys: List[Any] = []
