@@ -267,6 +267,15 @@ def report(root: Path = REC, out: Optional[Path] = None) -> str:
                  f"coronacheck-gen (the 7,008 generated claims): {o}.")
     L.append("- The ER query set is the left records with a gold match, but the hubness query bank is all left "
              "records, so no bank sees which records have a match.")
+    L.append("- DIS (QB-Norm) normalises only the rows whose raw top-1 is some bank query's top-1; when the bank "
+             "holds every query (all datasets but coronacheck-gen, whose bank is a sample), every row qualifies and "
+             "DIS equals the inverted softmax.")
+    L.append("- `best` is one fixed recipe for every dataset (no per-dataset choice); it was picked among the "
+             "fusions x reductions of the hubness table on seed 0 of coronacheck-usr, Beer, iTunes-Amazon and "
+             "coronacheck-gen, which are also evaluated here, so its margin over `fused` is optimistic.")
+    if (HERE / "SCALE.md").exists():
+        L.append("- Scale benchmark (generated table-to-text corpora, seconds and peak memory per stage): "
+                 "[SCALE.md](SCALE.md), written by `experiments/matching/bench_scale.py` from its records.")
     text = "\n".join(L) + "\n"
     (out or HERE / "RESULTS.md").write_text(text)
     return text
