@@ -129,7 +129,8 @@ class BankNorm:
             dual = self.method in _NEEDS_GALLERY
             b1 = self.beta
             out = b1 * s
-            q_rows = self.query_active[top1] if self.method in ("dis", "dbnorm_ddis") else torch.ones_like(top1, dtype=torch.bool)
+            dynamic = self.method in ("dis", "dbnorm_ddis")
+            q_rows = self.query_active[top1] if dynamic else torch.ones_like(top1, dtype=torch.bool)
             out = out - q_rows.unsqueeze(1).double() * self.query_term.unsqueeze(0)
             if dual:
                 g_rows = self.gallery_active[top1] if self.method == "dbnorm_ddis" else torch.ones_like(q_rows)

@@ -31,7 +31,7 @@ under ``$GRAPHEMB_CACHE``), so reruns and other seeds do not re-encode.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
