@@ -59,7 +59,7 @@ def measure(name: str, ctx, seed: int, command: str) -> dict:
     main = evaluate_method(name, ctx)
     by = {}
     for h in HUBNESS_METHODS:
-        r = main if h == main["hubness_method"] else evaluate_method(name, ctx, h)
+        r = main if h == main["hubness_method"] else evaluate_method(name, ctx, h, ks=(1, 5, 10), full=False)
         by[h] = {"metrics": {k: r["metrics"][k] for k in SHOWN + ["queries", "missed"]},
                  "hubness": r["hubness_after"]}
     cfg = ctx.cfg

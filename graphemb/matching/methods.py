@@ -389,9 +389,14 @@ def method_scores(name: str, ctx: MatchContext, hubness: Optional[str] = None) -
     return scores, present, secs
 
 
-def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None) -> Dict[str, Any]:
+def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None, *,
+                    ks: Sequence[int] = (1, 3, 5, 10, 20), full: bool = True) -> Dict[str, Any]:
     """Metrics (every query counted, pessimistic ties), hubness of the final scores with and
-    without the reduction, and stage seconds of method ``name`` on ``ctx``'s dataset."""
+    without the reduction, and stage seconds of method ``name`` on ``ctx``'s dataset.
+
+    ``ks``: the cut-offs of MRR@K / MAP@K / Hits@K. ``full=False`` skips the one-to-one pairs and
+    the scores without the reduction (``hubness_before``, ``mrr_without_hubness``).
+    """
     from graphemb.matching.match import one_to_one
     from graphemb.matching.metrics import gold_matrix, pair_prf, ranking_metrics
 
@@ -402,8 +407,8 @@ def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None)
     t = time.perf_counter()
     q = torch.as_tensor(ds.queries, dtype=torch.long)
     s = scores[q]
-    m = ranking_metrics(s, gold_matrix(ds.gold, s.size(1)), query_mask=present[q])
-    if ds.query_side == "a" and len(ds.pairs):
+    m = ranking_metrics(s, gold_matrix(ds.gold, s.size(1)), query_mask=present[q], ks=ks)
+    if full and ds.query_side == "a" and len(ds.pairs):
         pred = one_to_one(s)
         pred = torch.stack([q[pred[:, 0]], pred[:, 1]], 1)
         m.update({f"pairs_{k}": v for k, v in pair_prf(pred.numpy(), ds.pairs).items()})
@@ -413,11 +418,11 @@ def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None)
                            "stages": secs, "seconds": float(sum(secs.values())),
                            "pruned_queries": int((~present[q]).sum()),
                            "hubness_after": hubness_stats(s, ctx.cfg.hub_k, cand)}
-    if hub != "none":
+    if hub != "none" and full:
         raw, _, _ = method_scores(name, ctx, "none")
         out["hubness_before"] = hubness_stats(raw[q], ctx.cfg.hub_k, cand)
-        rm = ranking_metrics(raw[q], gold_matrix(ds.gold, s.size(1)), query_mask=present[q])
+        rm = ranking_metrics(raw[q], gold_matrix(ds.gold, s.size(1)), query_mask=present[q], ks=(1,))
         out["mrr_without_hubness"] = float(rm["mrr"])
-    else:
+    elif hub == "none":
         out["hubness_before"] = out["hubness_after"]
     return out
