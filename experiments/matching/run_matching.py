@@ -207,6 +207,12 @@ def report(root: Path = REC, out: Optional[Path] = None) -> str:
                      f"{'det.' if det else len(rs)} | " + " | ".join(cells)
                      + f" | {rs[0]['metrics']['queries']:.0f} | {_ms([r['metrics']['missed'] for r in rs])[0]:.0f} | "
                      f"{_ms([r['seconds'] for r in rs])[0]:.1f} | {'' if b is None else f'{b[0]:.3f} ({b[1]})'} |")
+    missing = sorted({d for (d, _) in before} - {d for (d, _) in recs}, key=lambda d: DATASETS.index(d)
+                     if d in DATASETS else len(DATASETS))
+    if missing:
+        L += ["", "Not rerun in this table (no record under records/<dataset>/ yet): "
+              + "; ".join(f"{d} (today: " + ", ".join(f"{m} {v[0]:.3f}" for (dd, m), v in sorted(before.items())
+                                                    if dd == d) + ")" for d in missing) + "."]
     # -- targets
     L += ["", "## Targets", "",
           "CoronaCheck: `best` MRR against the issue's target; ER: `best` against the best of BM25, TF-IDF and "
