@@ -1,15 +1,16 @@
-"""Matching results table: TDmatch-style graphs (walks, IsoC-VGAE, both) vs BM25, TF-IDF and MiniLM.
+"""Matching results: every ``--method`` of ``graphemb match run`` (baselines, graph embeddings,
+fusions, ``best``) with every hubness reduction, on CoronaCheck and the ER sets.
 
-Every run writes one JSON record per dataset to experiments/matching/records/<dataset>.json and then
-regenerates experiments/matching/RESULTS.md from all records present, so a run over a subset of the
-datasets keeps the other datasets' rows. The seed-dependent methods (walks, IsoC-VGAE, both) are run
-for seeds 0..N-1 (``--seeds N``) and reported as mean ± population std; BM25, TF-IDF and MiniLM are
-deterministic and computed once. Single-threaded; every query counts (pessimistic ties, queries without
-gold or whose object was pruned are misses).
+One JSON record per (method, dataset, seed) in ``records/<dataset>/<method>__seed<k>.json``,
+written as soon as it is measured; deterministic methods (BM25, TF-IDF, MiniLM) run once (seed 0).
+Each record holds the metrics of the method as registered (its own hubness reduction), the
+metrics and N_k hubness of the same method under every reduction (``by_hubness``), and the
+seconds of each stage. ``RESULTS.md`` is regenerated from all records (``--report``), and from
+``records/before/`` (the table on main before issue 11) for the "today" column; every number in
+it, the notes included, is written by :func:`report`.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 GRAPHEMB_DATA=/work/shared/datasets python experiments/matching/run_matching.py --seeds 3
-    # rebuild RESULTS.md from the records only:
-    python experiments/matching/run_matching.py --datasets
+    python experiments/matching/run_matching.py --report     # RESULTS.md from the records only
 """
 from __future__ import annotations
 
@@ -18,310 +19,302 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-import torch
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from graphemb.matching.baselines import bm25_scores, encoder_scores, tfidf_scores
-from graphemb.matching.compress import CompressConfig, compress
-from graphemb.matching.datasets import load_matching
-from graphemb.matching.embed import MATCHING_GNN, gnn_config, gnn_embeddings
-from graphemb.matching.graph import build_graph
-from graphemb.matching.match import object_scores
-from graphemb.matching.metrics import gold_matrix, ranking_metrics
-from graphemb.matching.walks import walk_embeddings, walk_preset
+from graphemb.matching.hubness import HUBNESS_METHODS  # noqa: E402
+from graphemb.matching.methods import METHODS, PROTOCOLS, MethodConfig  # noqa: E402
 
 DATASETS = ["coronacheck-usr", "coronacheck-gen", "Fodors-Zagats", "Beer", "iTunes-Amazon", "Amazon-Google", "DBLP-ACM"]
-GRAPH_METHODS = ["walks", "isoc-vgae (walk feats)", "both"]
-BASELINES = ["BM25", "TF-IDF", "MiniLM (col: value)"]
+BASELINES = ["bm25", "tfidf", "minilm"]
+RUN_ORDER = ["bm25", "tfidf", "minilm", "walks", "isoc-vgae", "both", "fused", "fused-rrf", "best", "fused-agree",
+             "isoc-vgae-text"]
 SHOWN = ["mrr", "map@5", "hits@1", "hits@5", "hits@10"]
-HERE = Path(__file__).resolve().parent
-CMD_PREFIX = "PYTHONPATH=. OMP_NUM_THREADS=1 GRAPHEMB_DATA=/work/shared/datasets python experiments/matching/run_matching.py"
+# the targets of issue 11 (MRR, every query counted, pessimistic ties)
+TARGETS = {"coronacheck-gen": 0.90, "coronacheck-usr": 0.70}
+# today's (pre-issue-11) method names -> ours
+BEFORE_NAMES = {"walks": "walks", "isoc-vgae (walk feats)": "isoc-vgae", "both": "both", "BM25": "bm25",
+                "TF-IDF": "tfidf", "MiniLM (col: value)": "minilm"}
+REC = HERE / "records"
+CMD = "PYTHONPATH=. OMP_NUM_THREADS=1 GRAPHEMB_DATA=/work/shared/datasets python experiments/matching/run_matching.py"
 
 
-def gnn_overrides(args):
-    out = {}
-    if args.gnn_epochs:
-        out["train"] = {"epochs": args.gnn_epochs}
-    if args.gnn_hidden:
-        out["model"] = {"encoder": {"hidden_channels": args.gnn_hidden}}
-    return out
+def protocol_of(dataset: str) -> str:
+    return "claims" if dataset.lower().startswith("coronacheck") else "er"
 
 
-def evaluate(ds, scores, present=None) -> Dict[str, float]:
-    q = torch.as_tensor(ds.queries, dtype=torch.long)
-    s = scores[q]
-    mask = present[q] if present is not None else None
-    return {k: float(v) for k, v in ranking_metrics(s, gold_matrix(ds.gold, s.size(1)), query_mask=mask).items()}
+def record_path(root: Path, dataset: str, method: str, seed: int) -> Path:
+    return root / dataset / f"{method}__seed{seed}.json"
 
 
-def mean_std(values: List[float]) -> Dict[str, float]:
-    """Mean and population std (ddof=0) of a list of per-seed values."""
-    t = torch.tensor(values, dtype=torch.float64)
-    return {"mean": float(t.mean()), "std": float(t.std(unbiased=False)) if len(values) > 1 else 0.0}
+def measure(name: str, ctx, seed: int, command: str) -> dict:
+    """The record of method ``name`` on ``ctx`` at ``seed`` (all hubness variants inside)."""
+    from graphemb.matching.methods import evaluate_method
+
+    t = time.perf_counter()
+    main = evaluate_method(name, ctx)
+    by = {}
+    for h in HUBNESS_METHODS:
+        r = main if h == main["hubness_method"] else evaluate_method(name, ctx, h, ks=(1, 5, 10), full=False)
+        by[h] = {"metrics": {k: r["metrics"][k] for k in SHOWN + ["queries", "missed"]},
+                 "hubness": r["hubness_after"]}
+    cfg = ctx.cfg
+    return {"dataset": ctx.ds.name, "method": name, "seed": seed, "deterministic": METHODS[name].deterministic,
+            "protocol": protocol_of(ctx.ds.name), "protocol_text": PROTOCOLS[protocol_of(ctx.ds.name)],
+            "command": command, "description": METHODS[name].description,
+            "config": {k: v for k, v in cfg.__dict__.items() if k not in ("seed", "device")},
+            "hubness_method": main["hubness_method"], "metrics": main["metrics"], "stages": main["stages"],
+            "seconds": main["seconds"], "hubness_before": main["hubness_before"],
+            "hubness_after": main["hubness_after"], "by_hubness": by,
+            "graph": getattr(ctx, "compress_report", None) and {"before": ctx.compress_report.before,
+                                                                 "after": ctx.compress_report.after},
+            "record_s": time.perf_counter() - t}
 
 
-def aggregate(method: str, per_seed: List[Dict[str, float]], build_s: float, embed_s: List[float],
-              match_s: List[float], deterministic: bool) -> dict:
-    """One method's record: per-seed metrics plus their mean ± population std."""
-    keys = per_seed[0].keys()
-    return {"method": method, "deterministic": deterministic, "n_seeds": len(per_seed),
-            "per_seed": per_seed, "metrics": {k: mean_std([m[k] for m in per_seed]) for k in keys},
-            "build_s": build_s, "embed_s": mean_std(embed_s)["mean"], "match_s": mean_std(match_s)["mean"]}
+def run(datasets: List[str], methods: List[str], seeds: List[int], preset: str, out: Path, command: str,
+        skip_existing: bool, store: Optional[str]) -> None:
+    """Seeds outermost (every dataset gets seed 0 before any gets seed 1), one record per
+    (method, dataset, seed) written as soon as it is measured, RESULTS.md refreshed after each."""
+    import torch
 
+    from graphemb.matching.datasets import load_matching
+    from graphemb.matching.methods import MatchContext
+    from graphemb.utils.io import write_json
 
-def run_dataset(name: str, seeds: List[int], args, minilm) -> dict:
-    t_all = time.perf_counter()
-    ds = load_matching(name)
-    qside = ds.query_side
-    qa, ca = (ds.b, ds.a) if qside == "b" else (ds.a, ds.b)
-    t0 = time.perf_counter()
-    g0 = build_graph(ds.a, ds.b, max_n=3)
-    g, rep = compress(g0, CompressConfig(min_degree=2, contract=True, max_path=4))
-    build_s = time.perf_counter() - t0
-    print(f"[{ds.name}] graph {rep.before} -> {rep.after} in {build_s:.1f}s", file=sys.stderr, flush=True)
-    per = {m: ([], [], []) for m in GRAPH_METHODS}  # metrics, embed s, match s
-    walk_t, gnn_t, gnn_err = [], [], None
-    nz = torch.nn.functional.normalize
+    torch.set_num_threads(1)
+    encoder = None
     for seed in seeds:
-        t0 = time.perf_counter()
-        zw = walk_embeddings(g, walk_preset(args.preset, seed=seed))
-        walk_s = time.perf_counter() - t0
-        walk_t.append(walk_s)
-        t0 = time.perf_counter()
-        try:
-            zg = gnn_embeddings(g, zw, overrides=gnn_overrides(args), seed=seed)
-        except Exception as e:  # report, don't hide
-            zg, gnn_err = None, f"{type(e).__name__}: {e}"
-            print(f"[{ds.name}] IsoC-VGAE failed: {gnn_err}", file=sys.stderr)
-        gnn_s = time.perf_counter() - t0
-        embs = {"walks": (zw, walk_s)}
-        if zg is not None:
-            gnn_t.append(gnn_s)
-            embs["isoc-vgae (walk feats)"] = (zg, walk_s + gnn_s)
-            embs["both"] = (torch.cat([nz(zw, dim=1), nz(zg, dim=1)], 1), walk_s + gnn_s)
-        for meth, (z, es) in embs.items():
-            t0 = time.perf_counter()
-            s, present = object_scores(g, z, qside)
-            m = evaluate(ds, s, present)
-            per[meth][0].append(m)
-            per[meth][1].append(es)
-            per[meth][2].append(time.perf_counter() - t0)
-            print(f"[{ds.name}] seed {seed} {meth}: MRR {m['mrr']:.3f} (embed {es:.1f}s)", file=sys.stderr, flush=True)
-    methods = [aggregate(m, v[0], build_s, v[1], v[2], False) for m, v in per.items() if v[0]]
-    qt = [qa.texts()[i] for i in range(len(qa))]
-    for meth, fn in [("BM25", lambda: bm25_scores(qt, ca.texts())), ("TF-IDF", lambda: tfidf_scores(qt, ca.texts())),
-                     ("MiniLM (col: value)", lambda: encoder_scores(qt, ca.texts("column: value"), minilm))]:
-        t0 = time.perf_counter()
-        s = fn()
-        dt = time.perf_counter() - t0
-        enc = meth.startswith("MiniLM")  # encoding = embed time, scoring inside it
-        methods.append(aggregate(meth, [evaluate(ds, s)], 0.0, [dt if enc else 0.0], [0.0 if enc else dt], True))
-        print(f"[{ds.name}] {meth}: MRR {methods[-1]['metrics']['mrr']['mean']:.3f}", file=sys.stderr, flush=True)
-    p = walk_preset(args.preset)
-    gnn = gnn_config(gnn_overrides(args))
-    return {
-        "dataset": ds.name, "seeds": seeds, "n_seeds": len(seeds), "source": "run",
-        "command": (CMD_PREFIX + " " + " ".join(sys.argv[1:])).strip(),
-        "config": {"walk_preset": args.preset, "walks_per_node": p.walks_per_node, "walk_length": p.walk_length,
-                   "dim": p.dim, "window": p.window, "w2v_epochs": p.epochs,
-                   "gnn_hidden": gnn["model"]["encoder"]["hidden_channels"], "gnn_epochs": gnn["train"]["epochs"]},
-        "graph": {"before": rep.before, "after": rep.after, "steps": rep.steps},
-        "build_s": build_s, "walks_s": mean_std(walk_t)["mean"],
-        "gnn_s": mean_std(gnn_t)["mean"] if gnn_t else None, "gnn_error": gnn_err,
-        "methods": methods, "total_s": time.perf_counter() - t_all,
-    }
-
-
-def import_table(md: Path, datasets: List[str], command: str, note: str) -> List[dict]:
-    """Records for ``datasets`` parsed from an older single-seed RESULTS.md (both of its tables)."""
-    text = md.read_text()
-    recs = []
-    for name in datasets:
-        methods = []
-        size = None
-        for line in text.splitlines():
-            c = [x.strip() for x in line.strip().strip("|").split("|")]
-            if not c or c[0] != name:
+        for name in datasets:
+            todo = [m for m in methods if not (METHODS[m].deterministic and seed != seeds[0])]
+            todo = [m for m in todo if not (skip_existing and record_path(
+                out, load_name(name), m, 0 if METHODS[m].deterministic else seed).is_file())]
+            if not todo:
                 continue
-            if len(c) == 12:  # main table
-                mets = dict(zip(SHOWN, map(float, c[2:7])))
-                mets.update(queries=float(c[7]), missed=float(c[8]))
-                det = c[1] in BASELINES
-                methods.append({"method": c[1], "deterministic": det, "n_seeds": 1, "per_seed": [mets],
-                                "metrics": {k: {"mean": v, "std": 0.0} for k, v in mets.items()},
-                                "build_s": float(c[9]), "embed_s": float(c[10]), "match_s": float(c[11])})
-            elif len(c) == 14:  # sizes table
-                size = c
-        if not methods or size is None:
-            raise ValueError(f"dataset {name!r} not found in both tables of {md}; pick a RESULTS.md that has it")
-        ks = ["nodes", "edges", "tokens"]
-        pa, pb = size[10].split("/")
-        recs.append({
-            "dataset": name, "seeds": [0], "n_seeds": 1, "source": "imported", "note": note, "command": command,
-            "graph": {"before": dict(zip(ks, map(int, size[1:4]))), "after": dict(zip(ks, map(int, size[4:7]))),
-                      "steps": {"pruned_tokens": int(size[7]), "contracted_tokens": int(size[8]),
-                                "off_path_nodes": int(size[9]), "pruned_objects_a": int(pa), "pruned_objects_b": int(pb)}},
-            "build_s": float(size[11]), "walks_s": float(size[12]), "gnn_s": float(size[13]), "gnn_error": None,
-            "methods": methods,
-        })
+            t = time.perf_counter()
+            ds = load_matching(name)
+            load_s = time.perf_counter() - t
+            ctx = MatchContext(ds, MethodConfig(walk_preset=preset, seed=seed), text_encoder=encoder, store=store,
+                               log=lambda m: print(m, file=sys.stderr, flush=True))
+            for m in todo:
+                rec = measure(m, ctx, 0 if METHODS[m].deterministic else seed, command)
+                rec["stages"] = {"load": load_s, **rec["stages"]}
+                rec["cached_stages"] = sorted(set(ctx.cached))
+                path = record_path(out, ds.name, m, rec["seed"])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_json(path, rec, indent=1)
+                print(f"[{ds.name}] seed {seed} {m}: MRR {rec['metrics']['mrr']:.3f}", file=sys.stderr, flush=True)
+            encoder = ctx._encoder
+            report(out)
+
+
+def load_name(name: str) -> str:
+    """The dataset's own name as records use it (``DBLP-ACM`` for ``dblp-acm``)."""
+    from graphemb.matching.datasets import ER_DATASETS
+
+    return next((er for er in ER_DATASETS if er.lower() == name.lower()), name)
+
+
+# ---------------------------------------------------------------- report
+
+def _load(root: Path) -> Dict[tuple, List[dict]]:
+    recs: Dict[tuple, List[dict]] = {}
+    for p in sorted(root.glob("*/*__seed*.json")):
+        if p.parent.name == "before":
+            continue
+        r = json.loads(p.read_text())
+        recs.setdefault((r["dataset"], r["method"]), []).append(r)
+    for v in recs.values():
+        v.sort(key=lambda r: r["seed"])
     return recs
 
 
-def fmt(m: dict, key: str, det: bool) -> str:
-    v = m["metrics"][key]
-    return f"{v['mean']:.3f}" if det or m["n_seeds"] == 1 else f"{v['mean']:.3f} ± {v['std']:.3f}"
-
-
-def fmt_count(m: dict, key: str) -> str:
-    v = m["metrics"][key]
-    return f"{v['mean']:.0f}" if v["std"] == 0 else f"{v['mean']:.1f} ± {v['std']:.1f}"
-
-
-def write_results(records_dir: Path, out: Path) -> None:
-    """Regenerate RESULTS.md from every records/<dataset>.json present."""
-    recs = {r["dataset"]: r for r in (json.loads(p.read_text()) for p in sorted(records_dir.glob("*.json")))}
-    order = [d for d in DATASETS if d in recs] + sorted(d for d in recs if d not in DATASETS)
-    recs = [recs[d] for d in order]
-    cmds = []
-    for r in recs:
-        if r["source"] == "run" and r["command"] not in cmds:
-            cmds.append(r["command"])
-    cfg = next((r["config"] for r in recs if "config" in r), None)
-    lines = ["# Matching results (TDmatch-style graphs vs text baselines)", "",
-             "Commands (each dataset row says which run it comes from; `--seeds N` = seeds 0..N-1):", ""]
-    lines += [f"- `{c}`" for c in cmds]
-    for r in recs:
-        if r["source"] == "imported":
-            lines.append(f"- {r['dataset']}: {r['note']}")
-    walk = (f"{cfg['walks_per_node']} walks/node, length {cfg['walk_length']}, dim {cfg['dim']}, window "
-            f"{cfg['window']}, {cfg['w2v_epochs']} Word2Vec epochs" if cfg else "20 walks/node, length 20, dim 100, "
-            "window 3, 5 Word2Vec epochs")
-    hid, ep = (cfg["gnn_hidden"], cfg["gnn_epochs"]) if cfg else (128, 30)
-    lines += ["",
-        "Seed-dependent methods (walks, IsoC-VGAE, both): mean ± population std over the `seeds` column's seeds "
-        "(1 = a single seed-0 run, no std); BM25, TF-IDF and MiniLM are deterministic (`det.`), computed once. "
-        "Times are means over seeds. Single CPU thread (2-core machine shared with other jobs, so times are noisy). "
-        f"Walk preset `{cfg['walk_preset'] if cfg else 'fast'}`: {walk} (TDmatch `paper` preset: 100 walks/node, 10 epochs). "
-        "IsoC-VGAE: `graphemb.matching.embed.MATCHING_GNN` over the `default` preset = 2 x "
-        f"{hid} GCN, {ep} epochs (the node-level default is 2 x 512, 100 epochs: ~25 s/epoch on DBLP-ACM on one "
-        "thread, so too slow here), the same for every dataset; input features = the walk embeddings, so its "
-        "embed s includes the walks. Graph: 1-3-grams, column nodes, B-only tokens dropped, compressed (tokens "
-        "with < 2 object/token neighbours dropped, token-token chains contracted, max A-B path 4). Every query "
-        "counts: pessimistic ties; no gold or pruned object = miss. Queries: CoronaCheck claims -> table rows; "
-        "ER left records with a match -> right records. BM25: own scipy implementation (Lucene idf, k1=1.5, "
-        "b=0.75) on normalised tokens; TF-IDF: scikit-learn `TfidfVectorizer` defaults fitted on the candidates, "
-        "rows as cells joined by spaces; MiniLM: all-MiniLM-L6-v2 cosine, candidates serialised as `column: value`.",
-        "",
-        "| dataset | method | seeds | MRR | MAP@5 | Hits@1 | Hits@5 | Hits@10 | queries | missed | build s | embed s | match s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in recs:
+def _before(root: Path) -> Dict[tuple, float]:
+    """Today's (pre-issue-11) MRR per (dataset, method) from records/before/."""
+    out = {}
+    for p in sorted((root / "before").glob("*.json")):
+        r = json.loads(p.read_text())
         for m in r["methods"]:
-            det = m["deterministic"]
-            sd = "det." if det else str(m["n_seeds"]) + (" (earlier run)" if r["source"] == "imported" else "")
-            lines.append(f"| {r['dataset']} | {m['method']} | {sd} | " + " | ".join(fmt(m, k, det) for k in SHOWN)
-                         + f" | {fmt_count(m, 'queries')} | {fmt_count(m, 'missed')} | {m['build_s']:.1f} | "
-                           f"{m['embed_s']:.1f} | {m['match_s']:.1f} |")
-    lines += ["", "## Graph sizes before / after compression, and embedding cost", "",
-              "The graph is deterministic (built once per dataset); walks s and IsoC-VGAE s are means over the seeds.", "",
-              "| dataset | seeds | nodes | edges | tokens | nodes after | edges after | tokens after | pruned tokens | contracted "
-              "| off-path | pruned objects A/B | build+compress s | walks s | IsoC-VGAE s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in recs:
-        bf, af, st = r["graph"]["before"], r["graph"]["after"], r["graph"]["steps"]
-        gs = r["gnn_s"]
-        gtxt = f"{gs:.1f}" if gs is not None else f"failed: {r['gnn_error']}" if r["gnn_error"] else "-"
-        lines.append(f"| {r['dataset']} | {r['n_seeds']} | {bf['nodes']} | {bf['edges']} | {bf['tokens']} | {af['nodes']} | "
-                     f"{af['edges']} | {af['tokens']} | {st.get('pruned_tokens', 0)} | {st.get('contracted_tokens', 0)} | "
-                     f"{st.get('off_path_nodes', 0)} | {st['pruned_objects_a']}/{st['pruned_objects_b']} | "
-                     f"{r['build_s']:.1f} | {r['walks_s']:.1f} | {gtxt} |")
-    lines += NOTES
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+            if m["method"] in BEFORE_NAMES:
+                out[(r["dataset"], BEFORE_NAMES[m["method"]])] = (m["metrics"]["mrr"]["mean"], m["n_seeds"])
+    return out
 
 
-def save_record(rec_dir: Path, rec: dict) -> None:
-    """Write records/<dataset>.json atomically (runs over other datasets may read the folder meanwhile)."""
-    path = rec_dir / f"{rec['dataset']}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rec, indent=1))
-    tmp.replace(path)
+def _ms(vals: List[float]) -> tuple:
+    import numpy as np
+
+    a = np.asarray(vals, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=0))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", nargs="*", default=DATASETS, help="empty: only regenerate RESULTS.md from the records")
-    ap.add_argument("--preset", default="fast", help="walk preset (paper = TDmatch defaults; fast = 20 walks/node, 5 epochs)")
-    ap.add_argument("--gnn-epochs", type=int, default=None, help="default: MATCHING_GNN (30)")
-    ap.add_argument("--gnn-hidden", type=int, default=None, help="default: MATCHING_GNN (128)")
-    ap.add_argument("--seeds", type=int, default=1, help="seed-dependent methods run for seeds 0..N-1")
-    ap.add_argument("--records", default=str(HERE / "records"), help="per-dataset JSON records (merged into RESULTS.md)")
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
-    ap.add_argument("--import-md", default=None,
-                    help="instead of running: turn the --datasets rows of this older 1-seed RESULTS.md into records")
-    ap.add_argument("--import-command", default="", help="command that produced --import-md (stated in RESULTS.md)")
-    args = ap.parse_args()
-    if args.seeds < 1:
-        ap.error("--seeds must be >= 1")
-    torch.set_num_threads(1)
-    rec_dir = Path(args.records)
-    rec_dir.mkdir(parents=True, exist_ok=True)
-    if args.import_md:
-        note = (f"1 seed (seed 0), imported from the earlier single-seed table produced by `{args.import_command}` "
-                "(same preset and GNN config); not rerun.")
-        for r in import_table(Path(args.import_md), args.datasets, args.import_command, note):
-            save_record(rec_dir, r)
-        write_results(rec_dir, Path(args.out))
-        return 0
-    minilm = None
-    if args.datasets:
-        from graphemb.multimodal.encoders.text import load_text_encoder
-
-        minilm = load_text_encoder("minilm")
-    for name in args.datasets:
-        r = run_dataset(name, list(range(args.seeds)), args, minilm)
-        save_record(rec_dir, r)
-        write_results(rec_dir, Path(args.out))
-    if not args.datasets:
-        write_results(rec_dir, Path(args.out))
-    return 0
+def _fmt(vals: List[float], det: bool) -> str:
+    m, s = _ms(vals)
+    return f"{m:.3f}" if det or len(vals) == 1 else f"{m:.3f} ± {s:.3f}"
 
 
-def _reference(model: str, dataset: str):
-    """A matching reference number from experiments/references.yaml (the one file that holds them)."""
+def _reference(model: str, dataset: str) -> dict:
     import yaml
 
     refs = yaml.safe_load((HERE.parent / "references.yaml").read_text())["references"]
-    hit = [e["value"] for e in refs if (e["model"], e["dataset"], e["task"]) == (model, dataset, "matching")]
+    hit = [e for e in refs if (e["model"], e["dataset"], e["task"]) == (model, dataset, "matching")]
     if len(hit) != 1:
         raise KeyError(f"experiments/references.yaml holds {len(hit)} matching references for {model}/{dataset}")
     return hit[0]
 
 
-NOTES = [
-    "", "## Notes", "",
-    f"- TF-IDF reference: the shared README quotes TF-IDF MRR {_reference('tf-idf', 'coronacheck-gen')} on CoronaCheck "
-    "(all 7,058 claims; `experiments/references.yaml`). A standard "
-    "TF-IDF does not reproduce it: scikit-learn `TfidfVectorizer` defaults on the same text give 0.414 "
-    "(idf fitted on the rows; 0.416 on rows + claims), our previous own implementation 0.418; sublinear tf 0.418, "
-    "1-character tokens kept 0.423, English stop words 0.410, no idf smoothing 0.403, whitespace tokens 0.425 "
-    "-- all within 0.01. Only non-standard choices move it far: idf fitted on the claims 0.517, word 1-2-grams "
-    "0.504, no l2 normalisation of the rows 0.633, numbers dropped 0.675 (on this data the number tokens mislead "
-    "TF-IDF more than they help; not analysed further). We keep the standard configuration (sklearn defaults, fitted on "
-    "the candidates) and report the gap rather than tune to the reference.",
-    "- Compression: pruning counts a token's object/token neighbours only (every table token also has a column "
-    "edge, so counting it kept every token); tokens seen by one object are dropped, not contracted into "
-    "object-column edges as in the previous table. Without expansion no token-token chains exist, hence "
-    "`contracted` = 0.",
-    "- IsoC-VGAE cost: see the `IsoC-VGAE s` column (GNN training + inference alone, after the walks).",
-    "- Seeds: coronacheck-gen and DBLP-ACM (the expensive datasets) are single seed-0 runs (`seeds` = 1, no std) "
-    "and should be read as such; the other five datasets are 3 seeds (0, 1, 2). The two runs went concurrently on "
-    "the shared 2-core machine, so their seconds are roughly 1.5-2x the earlier single-run table's.",
-    "- Reproducibility vs the earlier 1-seed table (commit 71d28af): the seed-0 walk rows reproduce exactly; the "
-    "seed-0 IsoC-VGAE rows do not quite (coronacheck-usr MRR 0.605 now vs 0.571 then, coronacheck-gen 0.745 vs "
-    "0.750), i.e. GNN training is not bit-reproducible across runs/code versions at a fixed seed; the 3-seed std "
-    "(0.090 on coronacheck-usr, 50 queries) covers that gap.",
-]
+HUB_LABEL = {"none": "raw", "csls": "CSLS", "inverted_softmax": "IS", "dis": "DIS (QB-Norm)",
+             "dbnorm_dis": "DBNorm DualIS", "dbnorm_ddis": "DBNorm DualDIS"}
+
+
+def report(root: Path = REC, out: Optional[Path] = None) -> str:
+    """Write RESULTS.md from the records under ``root``; returns its text."""
+    recs = _load(root)
+    before = _before(root)
+    order = [d for d in DATASETS if any(k[0] == d for k in recs)] + sorted({k[0] for k in recs} - set(DATASETS))
+    L: List[str] = ["# Matching results (issue 11: methods, fusion, hubness)", "",
+                    "Generated by `python experiments/matching/run_matching.py --report` from "
+                    "`experiments/matching/records/<dataset>/<method>__seed<k>.json`; nothing here is typed by hand.", ""]
+    cmds = sorted({r["command"] for v in recs.values() for r in v})
+    L += ["Commands:", ""] + [f"- `{c}`" for c in cmds] + [""]
+    L += ["Protocols (named per row in the `protocol` column):", ""]
+    L += [f"- `{k}`: {v}." for k, v in PROTOCOLS.items()] + [""]
+    cfg = next(iter(recs.values()))[0]["config"] if recs else {}
+    L += [f"Settings: walk preset `{cfg.get('walk_preset')}`, IsoC-VGAE `MATCHING_GNN` (2 x 128, 30 epochs), "
+          f"graph 1-{cfg.get('ngrams')}-grams compressed (min degree {cfg.get('min_degree')}, max A-B path "
+          f"{cfg.get('max_path')}); hubness: query bank = the query-side objects (at most {cfg.get('bank_size')} "
+          f"sampled), gallery bank = the candidates against each other (own score left out), inverse temperatures "
+          f"{cfg.get('beta')} / {cfg.get('beta_gallery')}, CSLS k = {cfg.get('csls_k')}; N_k with k = "
+          f"{cfg.get('hub_k')}. Seed-dependent methods: mean ± population std over the seeds in the `seeds` column, "
+          "each seed re-trains walks and GNN; `det.` = deterministic, run once. Single CPU thread on a shared "
+          "2-core machine (times are noisy).", ""]
+    # -- main table
+    L += ["## All methods", "",
+          "`today` = the MRR of the same method in the table on main before issue 11 (records/before/; "
+          "its seeds in brackets). `seconds` = the sum of the method's stages when run alone (ingredients are "
+          "computed once per dataset and shared between methods in a run).", "",
+          "| dataset | protocol | method | hubness | seeds | MRR | MAP@5 | Hits@1 | Hits@5 | Hits@10 | queries | missed | seconds | today |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for d in order:
+        for m in [x for x in RUN_ORDER if (d, x) in recs] + sorted(x for (dd, x) in recs if dd == d and x not in RUN_ORDER):
+            rs = recs[(d, m)]
+            det = rs[0]["deterministic"]
+            cells = [_fmt([r["metrics"][k] for r in rs], det) for k in SHOWN]
+            b = before.get((d, m))
+            L.append(f"| {d} | {rs[0]['protocol']} | {m} | {HUB_LABEL[rs[0]['hubness_method']]} | "
+                     f"{'det.' if det else len(rs)} | " + " | ".join(cells)
+                     + f" | {rs[0]['metrics']['queries']:.0f} | {_ms([r['metrics']['missed'] for r in rs])[0]:.0f} | "
+                     f"{_ms([r['seconds'] for r in rs])[0]:.1f} | {'' if b is None else f'{b[0]:.3f} ({b[1]})'} |")
+    missing = sorted({d for (d, _) in before} - {d for (d, _) in recs}, key=lambda d: DATASETS.index(d)
+                     if d in DATASETS else len(DATASETS))
+    if missing:
+        L += ["", "Not rerun in this table (no record under records/<dataset>/ yet): "
+              + "; ".join(f"{d} (today: " + ", ".join(f"{m} {v[0]:.3f}" for (dd, m), v in sorted(before.items())
+                                                    if dd == d) + ")" for d in missing) + "."]
+    # -- targets
+    L += ["", "## Targets", "",
+          "CoronaCheck: `best` MRR against the issue's target; ER: `best` against the best of BM25, TF-IDF and "
+          "MiniLM on the same queries; every dataset: `best` against the best MRR of any method in today's table.", "",
+          "| dataset | best MRR | target | met | best of BM25/TF-IDF/MiniLM | met | best today | met |",
+          "|---|---|---|---|---|---|---|---|"]
+    for d in order:
+        if (d, "best") not in recs:
+            continue
+        bm = _ms([r["metrics"]["mrr"] for r in recs[(d, "best")]])[0]
+        tgt = TARGETS.get(d)
+        base = [(_ms([r["metrics"]["mrr"] for r in recs[(d, x)]])[0], x) for x in BASELINES if (d, x) in recs]
+        bb = max(base) if base else None
+        today = [v[0] for (dd, _), v in before.items() if dd == d]
+        yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
+        L.append(f"| {d} | {bm:.3f} | {'' if tgt is None else f'{tgt:.2f}'} | {'' if tgt is None else yes(bm >= tgt)} | "
+                 f"{'' if bb is None else f'{bb[0]:.3f} ({bb[1]})'} | {'' if bb is None else yes(bm >= bb[0])} | "
+                 f"{f'{max(today):.3f}' if today else ''} | {yes(bm >= max(today)) if today else ''} |")
+    # -- hubness
+    L += ["", "## Hubness before / after, per dataset and scorer", "",
+          "Each cell: MRR / skewness of N_k / share of candidates never in any query's top-k (k as above), "
+          "over the dataset's queries; mean over the seeds.", "",
+          "| dataset | method | " + " | ".join(HUB_LABEL[h] for h in HUBNESS_METHODS) + " |",
+          "|---|---|" + "---|" * len(HUBNESS_METHODS)]
+    for d in order:
+        for m in [x for x in RUN_ORDER if (d, x) in recs]:
+            rs = recs[(d, m)]
+            cells = []
+            for h in HUBNESS_METHODS:
+                mrr = _ms([r["by_hubness"][h]["metrics"]["mrr"] for r in rs])[0]
+                sk = _ms([r["by_hubness"][h]["hubness"]["skewness"] for r in rs])[0]
+                nv = _ms([r["by_hubness"][h]["hubness"]["never_retrieved"] for r in rs])[0]
+                cells.append(f"{mrr:.3f} / {sk:.2f} / {nv:.2f}")
+            L.append(f"| {d} | {m} | " + " | ".join(cells) + " |")
+    # -- stage seconds
+    L += ["", "## Stage seconds of `best` and its parts", "",
+          "Mean over seeds; MiniLM vectors are read from the on-disk cache when present (then `minilm` is the "
+          "cache read).", ""]
+    stage_names: List[str] = []
+    for d in order:
+        for r in recs.get((d, "best"), []):
+            stage_names += [s for s in r["stages"] if s not in stage_names]
+    if stage_names:
+        L += ["| dataset | " + " | ".join(stage_names) + " | total |", "|---|" + "---|" * (len(stage_names) + 1)]
+        for d in order:
+            rs = recs.get((d, "best"))
+            if not rs:
+                continue
+            vals = [_ms([r["stages"].get(s, 0.0) for r in rs])[0] for s in stage_names]
+            L.append(f"| {d} | " + " | ".join(f"{v:.1f}" for v in vals) + f" | {sum(vals):.1f} |")
+    # -- notes (every number generated)
+    L += ["", "## Notes", ""]
+    for model in ("tf-idf", "bm25", "minilm"):
+        ref = _reference(model, "coronacheck-gen")
+        ours = recs.get(("coronacheck-gen", model.replace("-", "")))
+        o = f"{_ms([r['metrics']['mrr'] for r in ours])[0]:.3f}" if ours else "not run"
+        L.append(f"- Reference {model} MRR {ref['value']} ({ref['source']}; `experiments/references.yaml`); ours on "
+                 f"coronacheck-gen (the 7,008 generated claims): {o}.")
+    L.append("- The ER query set is the left records with a gold match, but the hubness query bank is all left "
+             "records, so no bank sees which records have a match.")
+    L.append("- DIS (QB-Norm) normalises only the rows whose raw top-1 is some bank query's top-1; when the bank "
+             "holds every query (all datasets but coronacheck-gen, whose bank is a sample), every row qualifies and "
+             "DIS equals the inverted softmax.")
+    L.append("- `best` is one fixed recipe for every dataset (no per-dataset choice); it was picked among the "
+             "fusions x reductions of the hubness table on seed 0 of coronacheck-usr, Beer, iTunes-Amazon and "
+             "coronacheck-gen, which are also evaluated here, so its margin over `fused` is optimistic.")
+    if (HERE / "SCALE.md").exists():
+        L.append("- Scale benchmark (generated table-to-text corpora, seconds and peak memory per stage): "
+                 "[SCALE.md](SCALE.md), written by `experiments/matching/bench_scale.py` from its records.")
+    text = "\n".join(L) + "\n"
+    (out or HERE / "RESULTS.md").write_text(text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", nargs="*", default=DATASETS)
+    ap.add_argument("--methods", nargs="*", default=RUN_ORDER, choices=list(METHODS))
+    ap.add_argument("--seeds", type=int, default=3, help="seed-dependent methods run for seeds 0..N-1")
+    ap.add_argument("--preset", default="fast", help="walk preset")
+    ap.add_argument("--records", default=str(REC))
+    ap.add_argument("--skip-existing", action="store_true", help="keep records already written (resume a run)")
+    ap.add_argument("--report", action="store_true", help="only regenerate RESULTS.md from the records")
+    ap.add_argument("--store", default=None, help="keep walk/GNN embeddings here between runs (reruns of a method "
+                    "reuse them; their seconds are the ones measured when they were computed)")
+    args = ap.parse_args()
+    if args.report:
+        report(Path(args.records))
+        return 0
+    if args.seeds < 1:
+        ap.error("--seeds must be >= 1")
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # the command as recorded: without resume / cache plumbing
+        if skip:
+            skip = False
+        elif a == "--store":
+            skip = True
+        elif a != "--skip-existing" and not a.startswith("--store="):
+            argv.append(a)
+    run(args.datasets, args.methods, list(range(args.seeds)), args.preset, Path(args.records),
+        (CMD + " " + " ".join(argv)).strip(), args.skip_existing, args.store)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Data-to-text matching graphs (TDmatch, Ahmadi, Sand & Papotti, ICDE 2022, arXiv 2112.08776).
 
 build (``graph``) -> expand (``expand``) -> compress (``compress``) -> embed (``walks``, ``embed``)
--> rank (``match``) -> evaluate (``metrics``); baselines and loaders alongside.
+-> rank (``match``) -> evaluate (``metrics``); baselines and loaders alongside; hubness reduction
+(``hubness``), score fusion (``fusion``) and the ``--method`` registry (``methods``).
 """
 from __future__ import annotations
 
@@ -49,6 +50,15 @@ _EXPORTS = {
     'pair_prf': 'graphemb.matching.metrics',
     'ranking_metrics': 'graphemb.matching.metrics',
     'Normalizer': 'graphemb.matching.text',
+    'fuse': 'graphemb.matching.fusion',
+    'fit_hubness': 'graphemb.matching.hubness',
+    'reduce_hubness': 'graphemb.matching.hubness',
+    'hubness_stats': 'graphemb.matching.hubness',
+    'METHODS': 'graphemb.matching.methods',
+    'MatchContext': 'graphemb.matching.methods',
+    'MethodConfig': 'graphemb.matching.methods',
+    'method_scores': 'graphemb.matching.methods',
+    'evaluate_method': 'graphemb.matching.methods',
     'WalkConfig': 'graphemb.matching.walks',
     'random_walks': 'graphemb.matching.walks',
     'walk_embeddings': 'graphemb.matching.walks',

@@ -33,9 +33,19 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-path", type=int, default=4, help="compression: longest A-B path kept (default 4)")
 
 
-def _embed_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
-                   help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
+def _embed_args(p: argparse.ArgumentParser, run: bool = False) -> None:
+    if run:  # `match run`: any method of the registry, best by default
+        from graphemb.matching.hubness import HUBNESS_METHODS
+        from graphemb.matching.methods import METHODS
+
+        p.add_argument("--method", choices=tuple(METHODS), default="best",
+                       help="baselines (bm25, tfidf, minilm), graph embeddings, fusions or best (default best: "
+                            "z-score fusion of walks, IsoC-VGAE, MiniLM and BM25, DBNorm DualDIS on each)")
+        p.add_argument("--hubness", choices=HUBNESS_METHODS, default=None,
+                       help="hubness reduction on each scorer (default: the method's own; none for a single scorer)")
+    else:
+        p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
+                       help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
     p.add_argument("--preset", default="quick", help="walk preset: quick (default: a walk corpus of ~2M nodes per "
                    "epoch, 1-100 walks/node, 5 epochs), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
@@ -137,6 +147,8 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
     seconds of each stage (``stages``: build, expand, compress, the embedding's parts, rank,
     evaluate, assign). Ranking and evaluation go block by block (no dense query x candidate
     matrix); the one-to-one assignment runs on the sparse top-k graph."""
+    if _registry_path(args):
+        return _run_method(dataset, args, log)
     from graphemb.matching.embed import embed_graph
     from graphemb.matching.match import blocked_ranking_metrics, blocked_topk, object_scorer, one_to_one_topk
     from graphemb.matching.metrics import pair_prf
@@ -170,6 +182,34 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
             "top_k": top}
 
 
+def _registry_path(args: argparse.Namespace) -> bool:
+    """Whether ``match run`` goes through :mod:`graphemb.matching.methods` (baselines, fusions,
+    best, hubness reduction, MiniLM node features) rather than the single-embedding path."""
+    single = args.method in ("walks", "isoc-vgae", "both") and getattr(args, "hubness", None) in (None, "none")
+    return not single or (args.method == "isoc-vgae" and getattr(args, "features", "walks") == "text")
+
+
+def _run_method(dataset, args: argparse.Namespace, log) -> Dict[str, Any]:
+    """``match run`` of a registered method: the graph (built only when the method needs one) from
+    the CLI's graph options, always compressed as in TDmatch and RESULTS.md; every ingredient timed
+    (``stages``); metrics with every query counted and pessimistic ties."""
+    from graphemb.matching.methods import MatchContext, MethodConfig, evaluate_method
+
+    name = "isoc-vgae-text" if args.method == "isoc-vgae" and args.features == "text" else args.method
+    cfg = MethodConfig(walk_preset=args.preset, gnn_overrides=_gnn_overrides(args), hubness=args.hubness,
+                       ngrams=args.ngrams, min_degree=args.min_degree, max_path=args.max_path, seed=args.seed,
+                       device=args.device)
+    graph_args = argparse.Namespace(**{**vars(args), "compress": True})  # the TDmatch graph of RESULTS.md
+    ctx = MatchContext(dataset, cfg, graph=lambda: _make_graph(dataset.a, dataset.b, graph_args, log), log=log)
+    r = evaluate_method(name, ctx)
+    m = dict(r["metrics"])
+    m["pruned_queries"] = r["pruned_queries"]
+    return {"metrics": m, "sizes": ctx.graph().meta.get("sizes", {}) if "build" in ctx.stages else {},
+            "seconds": r["seconds"], "stages": r["stages"], "hubness": {"before": r["hubness_before"],
+                                                                       "after": r["hubness_after"]},
+            "method": name, "hubness_method": r["hubness_method"]}
+
+
 def _run(args: argparse.Namespace) -> int:
     from graphemb.matching.datasets import load_matching
 
@@ -187,6 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     rec = result_record(args.method, ds.name, "matching", "ranking-pessimistic", "mrr", [m["mrr"]],
                         total, extra_values=extra)
     rec["stages"] = {"load": load_s, **res["stages"]}
+    rec.update({k: res[k] for k in ("hubness", "hubness_method") if k in res})
     result(args, text, rec)
     return 0
 
@@ -217,7 +258,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                    "with a.*, b.* and gold.json (queries: B objects)")
     r.add_argument("--data-root", default=None, help="data root (default $GRAPHEMB_DATA)")
     _graph_args(r)
-    _embed_args(r)
+    _embed_args(r, run=True)
     r.set_defaults(func=_run)
     return p
 

@@ -1,0 +1,115 @@
+"""Unsupervised fusion of several rankers' ``[Q, C]`` score matrices (no labels anywhere).
+
+- ``rrf``: reciprocal-rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009),
+  ``sum_i w_i / (k + rank_i(q, c))`` with ``k = 60`` and 1-based ranks, tied candidates sharing
+  their average rank; it only reads ranks, so one scorer's scale cannot dominate.
+- ``zscore``: each row of each scorer standardised (mean 0, std 1 over its finite scores), then
+  ``sum_i w_i z_i``.
+- ``sum``: the raw sum (no normalisation); kept as the wrong baseline the tests show failing.
+
+Weights ``w_i`` are equal, or (``weights="agreement"``) chosen on an unlabelled criterion: scorer
+``i`` weighs its mean top-1 agreement with the other scorers (the share of queries on which its
+best candidate is theirs), so a scorer that agrees with nobody (noise, or a broken signal) is
+down-weighted; weights sum to 1.
+
+A ``-inf`` score (a candidate or query pruned from a graph) counts as the scorer's worst value
+for that row, so the other scorers still rank it; a row with no finite score contributes nothing.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["FUSIONS", "row_ranks", "zscore_rows", "fuse", "agreement_weights"]
+
+def _clean(x: Tensor) -> Tensor:
+    """float64 copy with NaN -> ``-inf`` (infinities kept, unlike ``torch.nan_to_num``)."""
+    x = x.double()
+    return torch.where(torch.isnan(x), torch.full_like(x, float("-inf")), x)
+
+
+FUSIONS = ("rrf", "zscore", "sum")
+
+
+def row_ranks(scores: Tensor) -> Tensor:
+    """1-based rank of each candidate in its row (highest score = 1), ties share their average
+    rank; ``-inf``/NaN rank last (tied among themselves). ``[Q, C]`` float64."""
+    from scipy.stats import rankdata
+
+    s = _clean(scores).numpy()
+    if s.size == 0:
+        return torch.zeros(s.shape, dtype=torch.float64)
+    return torch.from_numpy(rankdata(-s, axis=1, method="average").astype(np.float64))
+
+
+def zscore_rows(scores: Tensor) -> Tensor:
+    """Each row standardised over its finite entries; non-finite entries get the row's minimum,
+    a constant or empty row becomes zeros. ``[Q, C]`` float64."""
+    s = _clean(scores)
+    fin = torch.isfinite(s)
+    n = fin.sum(1, keepdim=True).clamp(min=1)
+    x = torch.where(fin, s, 0)
+    mu = x.sum(1, keepdim=True) / n
+    sd = (torch.where(fin, (s - mu) ** 2, 0).sum(1, keepdim=True) / n).sqrt()
+    z = torch.where(sd > 0, (x - mu) / sd.clamp(min=1e-300), torch.zeros_like(x))
+    lo = torch.where(fin, z, torch.inf).min(1, keepdim=True).values
+    lo = torch.where(torch.isfinite(lo), lo, 0)
+    return torch.where(fin, z, lo.expand_as(z))
+
+
+def _fuse_equal(parts: Sequence[Tensor], method: str, k: float, weights: Tensor) -> Tensor:
+    out: Optional[Tensor] = None
+    for w, s in zip(weights.tolist(), parts):
+        if method == "rrf":
+            t = 1.0 / (k + row_ranks(s))
+        elif method == "zscore":
+            t = zscore_rows(s)
+        else:
+            t = _clean(s)
+        t = w * t
+        out = t if out is None else out + t
+    assert out is not None
+    return out
+
+
+def agreement_weights(scores: Sequence[Tensor], floor: float = 0.02) -> Tensor:
+    """Mean pairwise top-1 agreement of each scorer with the others (see the module docstring),
+    clamped below at ``floor`` and normalised to sum 1. ``[S]`` float64."""
+    if len(scores) < 2:
+        return torch.ones(len(scores), dtype=torch.float64)
+    tops = torch.stack([_clean(s).argmax(1) for s in scores])  # [S, Q]
+    agree = (tops.unsqueeze(0) == tops.unsqueeze(1)).double().mean(2)  # [S, S]
+    w = ((agree.sum(1) - 1) / (len(scores) - 1)).clamp(min=floor)
+    return w / w.sum()
+
+
+def fuse(scores: Sequence[Tensor], method: str = "rrf", *, weights: Union[None, str, Sequence[float]] = None,
+         k: float = 60.0) -> Tensor:
+    """Fuse ``[Q, C]`` score matrices of the same queries and candidates into one ``[Q, C]``.
+
+    Args:
+        method: ``rrf`` (default), ``zscore`` or ``sum`` (see the module docstring).
+        weights: ``None`` (equal), ``"agreement"`` (:func:`agreement_weights`) or one weight per scorer.
+        k: the RRF constant (60).
+    """
+    if method not in FUSIONS:
+        raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
+    if not scores:
+        raise ValueError("fuse needs at least one score matrix")
+    shapes = {tuple(s.shape) for s in scores}
+    if len(shapes) != 1:
+        raise ValueError(f"score matrices to fuse must share one [Q, C] shape, got {sorted(shapes)}")
+    if weights is None:
+        w = torch.ones(len(scores), dtype=torch.float64)
+    elif isinstance(weights, str):
+        if weights != "agreement":
+            raise ValueError(f"weights must be None, 'agreement' or a sequence of floats, got {weights!r}")
+        w = agreement_weights(scores)
+    else:
+        w = torch.as_tensor(list(weights), dtype=torch.float64)
+        if w.numel() != len(scores):
+            raise ValueError(f"{w.numel()} weights for {len(scores)} score matrices")
+    return _fuse_equal(scores, method, k, w)
