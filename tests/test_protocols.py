@@ -212,3 +212,24 @@ def test_a_record_whose_config_changed_is_shown_stale():
     old = {**cfg, "model": {**cfg["model"], "encoder": {**cfg["model"]["encoder"], "pair_norm_mode": "pn"}}}
     assert "config differs" in rr.staleness(row, {"config": old})
     assert rr.staleness(row, {"stale": "old PairNorm"}) == "old PairNorm"
+
+
+def test_tuning_report_is_built_from_the_tuning_records_only(tmp_path):
+    """tuning.md's tables come from the tuner's records: mean ± population std in percent per
+    candidate, '(P)' for values a candidate keeps from preset P, the best mean marked."""
+    import json
+
+    rr = _run_results()
+    assert "No tuning records" in rr.tuning_report(tmp_path)
+    (tmp_path / "node.json").write_text(json.dumps({
+        "command": "python experiments/tune_isoc_vgae.py --seeds 2", "level": "node", "seeds": 2, "device": "cpu",
+        "complete": False, "records": [
+            {"candidate": {"train.lr": 0.001}, "validation": {"Cora/linear": [0.7, 0.8]}},
+            {"candidate": {"preset": "default"}, "validation": {"Cora/linear": [0.6, 0.6]}}]}))
+    lines = rr.tuning_report(tmp_path).splitlines()
+    assert "| train.lr | preset | Cora/linear validation |" in lines
+    assert "| 0.001 | paper | 75.00 ± 5.00 (best) |" in lines
+    assert "| (default) | default | 60.00 ± 0.00 |" in lines
+    assert any("stopped before every candidate ran" in line for line in lines)
+    # the committed tuning.md is exactly what the stored records give
+    assert rr.TUNING_MD.read_text() == rr.tuning_report()
