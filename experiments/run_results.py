@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from graphemb.utils.io import write_json
+
 HERE = Path(__file__).resolve().parent
 CONFIGS, RESULTS, REFERENCES = HERE / "configs", HERE / "results", HERE / "references.yaml"
 
@@ -120,10 +122,13 @@ def command(path: Path, seeds: int, protocol: str, device: str) -> str:
             f"--protocol {protocol} --device {device} --json")
 
 
-def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> dict:
+def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_seed=None) -> dict:
+    """Train seeds ``0..seeds-1`` of one row and evaluate every protocol of its task. After each
+    seed ``on_seed(row_json)`` (when given) receives the row over the seeds done so far, whose
+    commands name that many seeds (seed k's result does not depend on how many seeds run), so a
+    run stopped midway still leaves an exact, reproducible record."""
     from graphemb import api
     from graphemb.config import build_run_config
-    from graphemb.evaluation.stats import record_from_results
     from dataclasses import replace
 
     path = write_config(model, preset, ds, task)
@@ -132,6 +137,7 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> 
     per_protocol = {p: [] for p in PROTOCOLS[task]}
     eval_secs = {p: 0.0 for p in PROTOCOLS[task]}
     train_secs, epoch_secs, peak = 0.0, [], []
+    res = None
     for s in range(seeds):
         cfg = replace(base, train=replace(base.train, seed=s, device=device, progress=False))
         t = time.perf_counter()
@@ -142,21 +148,35 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> 
         for p in PROTOCOLS[task]:
             t = time.perf_counter()
             opts = {"n_jobs": svm_jobs} if p == "svm" and svm_jobs else None
-            _, res = api.evaluate_embeddings(cfg, run.embeddings, data, run.split, protocol=p, seed=s, device=device,
-                                             options=opts)
+            _, r = api.evaluate_embeddings(cfg, run.embeddings, data, run.split, protocol=p, seed=s, device=device,
+                                           options=opts)
             eval_secs[p] += time.perf_counter() - t
-            per_protocol[p].append(res)
+            per_protocol[p].append(r)
+        splits = {p: api.split_name(cfg, data, task, p) for p in PROTOCOLS[task]}
+        res = {"row": row_name(model, preset, ds, task), "config": comparable_config(base),
+               "records": _row_records(model, preset, ds, task, path, device, per_protocol, train_secs, eval_secs,
+                                       epoch_secs, peak, splits)}
+        if on_seed is not None:
+            on_seed(res)
+    return res
+
+
+def _row_records(model, preset, ds, task, path, device, per_protocol, train_secs, eval_secs, epoch_secs, peak,
+                 splits) -> list:
+    """One record per protocol over the seeds in ``per_protocol`` (``{protocol: [ProtocolResult]}``)."""
+    from graphemb.evaluation.stats import record_from_results
+
     records = []
     for p, results in per_protocol.items():
         rec = record_from_results(model, ds, task, p, results, train_secs + eval_secs[p])
-        rec.update(preset=preset, command=command(path, seeds, p, device), device=device,
+        rec.update(preset=preset, command=command(path, len(results), p, device), device=device,
                    train_seconds_per_epoch=sum(epoch_secs) / len(epoch_secs), peak_memory_mb=max(peak))
         cut = ZOO_ROWS.get((model, preset, ds, task))
         if cut:
             rec["cpu_cut"] = f"changed from the {preset} preset for CPU time: {json.dumps(cut)}"
-        rec["split"] = api.split_name(cfg, data, task, p)
+        rec["split"] = splits[p]
         records.append(rec)
-    return {"row": row_name(model, preset, ds, task), "config": comparable_config(base), "records": records}
+    return records
 
 
 def comparable_config(cfg) -> dict:
@@ -268,8 +288,12 @@ def report() -> str:
     ablation = sorted(RESULTS.glob("ablation_*.json"))
     if ablation:
         out += ["## The `paper` preset against the official code: link `mlp` ablation", "",
-                "Same trained encoders and splits per seed; only the embedding mode and the predictor's",
-                "training pairs change (see the docstring of `experiments/link_mlp_vs_official.py`).", "",
+                "Same splits per seed (seeds 0..N-1). The first four variants score the same trained encoder;",
+                "only the embedding mode (eval- or train-mode forward pass) and the predictor's training pairs",
+                "(one direction, or both directions with twice the negatives) change. The `linear encoder`",
+                "variants retrain it with every layer linear (`model.encoder.act=identity`), which is what the",
+                "official code's late-bound activation lambda computes (see the docstring of",
+                "`experiments/link_mlp_vs_official.py`).", "",
                 "| dataset | variant | seeds | AUC | AP | command |", "|---|---|---|---|---|---|"]
         for f in ablation:
             for r in json.loads(f.read_text())["records"]:
@@ -420,14 +444,17 @@ def main() -> int:
         if skip_all or (args.only and not any(fnmatch.fnmatch(name, k) for k in args.only.split(","))):
             continue
         t = time.perf_counter()
-        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs)
-        (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1))
+
+        def store(res, name=name):  # after every seed: a stopped run keeps the seeds it finished
+            write_json(RESULTS / f"{name}.json", res, indent=1)
+            write_reports()
+
+        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs, on_seed=store)
         if args.records_out:
             with open(args.records_out, "a") as f:
                 f.write(json.dumps(res) + "\n")
         print(f"{name}: " + "; ".join(f"{r['protocol']} {fmt(r)}" for r in res["records"]) +
               f" [{time.perf_counter() - t:.0f} s]", flush=True)
-        write_reports()  # after every row, so a stopped run still reports
     write_reports()
     return 0
 
