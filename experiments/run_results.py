@@ -296,9 +296,11 @@ def report() -> str:
                 "`experiments/link_mlp_vs_official.py`).", "",
                 "| dataset | variant | seeds | AUC | AP | command |", "|---|---|---|---|---|---|"]
         for f in ablation:
-            for r in json.loads(f.read_text())["records"]:
-                out.append(f"| {r['dataset']} | {r['variant']} | {len(r['values'])} | {fmt(r)} | {fmt(r.get('ap'))} | "
-                           f"`{r['command']}` |")
+            res = json.loads(f.read_text())
+            why = f"**stale** ({res['stale']}): " if res.get("stale") else ""
+            for r in res["records"]:
+                out.append(f"| {r['dataset']} | {r['variant']} | {len(r['values'])} | {why}{fmt(r)} | "
+                           f"{fmt(r.get('ap'))} | `{r['command']}` |")
         official = [e for e in refs if e["model"] == "isoc-vgae" and e["task"] == "link" and e["protocol"] == "mlp"]
         if official:
             out += ["", f"Official code: {fmt_reference(official)}."]
@@ -415,7 +417,8 @@ def main() -> int:
     p.add_argument("--report-only", action="store_true", help="rebuild RESULTS.md from the stored records only")
     p.add_argument("--check", action="store_true", help="exit 1 unless RESULTS.md is what the stored records give")
     p.add_argument("--mark-stale", default=None, metavar="ROWS",
-                   help="comma-separated glob patterns: mark those stored rows stale (with --reason), then report")
+                   help="comma-separated glob patterns on row names or ablation record names (e.g. "
+                        "'ablation_link_mlp_cora'): mark them stale (with --reason), then report")
     p.add_argument("--reason", default="computed before a change of its recipe; rerun pending")
     p.add_argument("--records-out", default=None, help="also append every row's records to this JSONL file")
     args = p.parse_args()
@@ -431,9 +434,9 @@ def main() -> int:
             res = json.loads(line)
             (RESULTS / f"{res['row']}.json").write_text(json.dumps(res, indent=1))
     if args.mark_stale:
-        for row in rows():
-            f = RESULTS / f"{row_name(*row)}.json"
-            if f.is_file() and any(fnmatch.fnmatch(row_name(*row), k) for k in args.mark_stale.split(",")):
+        files = [RESULTS / f"{row_name(*row)}.json" for row in rows()] + sorted(RESULTS.glob("ablation_*.json"))
+        for f in files:
+            if f.is_file() and any(fnmatch.fnmatch(f.stem, k) for k in args.mark_stale.split(",")):
                 res = json.loads(f.read_text())
                 res["stale"] = args.reason
                 f.write_text(json.dumps(res, indent=1))

@@ -233,3 +233,15 @@ def test_tuning_report_is_built_from_the_tuning_records_only(tmp_path):
     assert any("stopped before every candidate ran" in line for line in lines)
     # the committed tuning.md is exactly what the stored records give
     assert rr.TUNING_MD.read_text() == rr.tuning_report()
+
+
+def test_a_stale_ablation_record_is_shown_stale(tmp_path, monkeypatch):
+    import json
+
+    rr = _run_results()
+    rec = {"dataset": "Cora", "variant": "ours", "values": [0.91, 0.91], "mean": 0.91, "std": 0.0,
+           "ap": {"mean": 0.92, "std": 0.0, "values": [0.92, 0.92]}, "command": "python x.py --seeds 2"}
+    (tmp_path / "ablation_link_mlp_cora.json").write_text(json.dumps({"records": [rec], "stale": "old sampler"}))
+    monkeypatch.setattr(rr, "RESULTS", tmp_path)
+    assert "| Cora | ours | 2 | **stale** (old sampler): 91.00 ± 0.00 | 92.00 ± 0.00 | `python x.py --seeds 2` |" \
+        in rr.report().splitlines()
