@@ -22,9 +22,12 @@ the RESULTS row) and scores the four combinations on the same split, writing one
 variant to ``experiments/results/ablation_link_mlp_<dataset>.json`` (mean ± std over seeds).
 ``--linear-only`` scores only ``ours`` and the two linear-encoder variants (implies
 ``--linear-encoder``; a third of the CPU time of the full set) and writes
-``ablation_link_mlp_<dataset>_linear.json``, so the four-variant record stays.
+``ablation_link_mlp_<dataset>_linear.json``, so the four-variant record stays. ``--variants``
+picks any subset by short name (``ours``, ``train-mode``, ``both-pairs``, ``official``, ``linear``,
+``linear-official``) into ``ablation_link_mlp_<dataset>_<names>.json``.
 
     python experiments/link_mlp_vs_official.py --seeds 3 --threads 1 [--dataset Cora] [--linear-encoder | --linear-only]
+    python experiments/link_mlp_vs_official.py --seeds 3 --threads 1 --variants ours,official
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from graphemb.utils.io import write_json
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("ours", "train-mode embeddings", "both-direction pairs", "official (both)")
 LINEAR = ("linear encoder", "official (both) + linear encoder")
+SHORT = dict(zip(("ours", "train-mode", "both-pairs", "official", "linear", "linear-official"), VARIANTS + LINEAR))
 
 
 @torch.no_grad()
@@ -72,18 +76,26 @@ def main() -> None:
     p.add_argument("--linear-encoder", action="store_true", help="also train the official linear encoder")
     p.add_argument("--linear-only", action="store_true",
                    help="score only 'ours' and the linear-encoder variants (own record file)")
+    p.add_argument("--variants", default=None, help=f"comma-separated subset of {', '.join(SHORT)}")
     p.add_argument("--config", default=None, help="row config (default experiments/configs/isoc-vgae_paper_<dataset>_link.yaml)")
     p.add_argument("--out", default=None, help="record file (default experiments/results/ablation_link_mlp_<dataset>.json)")
     args = p.parse_args()
+    if args.variants:
+        unknown = set(args.variants.split(",")) - set(SHORT)
+        if unknown:
+            p.error(f"unknown --variants {sorted(unknown)}; choose from {', '.join(SHORT)}")
+        variants = tuple(v for k, v in SHORT.items() if k in args.variants.split(","))
+    else:
+        args.linear_encoder = args.linear_encoder or args.linear_only
+        variants = (VARIANTS[:1] if args.linear_only else VARIANTS) + (LINEAR if args.linear_encoder else ())
     torch.set_num_threads(args.threads)
     from graphemb import api
     from graphemb.config import build_run_config
     from graphemb.evaluation.link import mlp_protocol
+
     cfg_file = args.config or HERE / "configs" / f"isoc-vgae_paper_{args.dataset.lower()}_link.yaml"
     base = build_run_config(config_file=cfg_file)
     data = api.load_data(base)
-    args.linear_encoder = args.linear_encoder or args.linear_only
-    variants = (VARIANTS[:1] if args.linear_only else VARIANTS) + (LINEAR if args.linear_encoder else ())
     results = {v: [] for v in variants}
     start = time.perf_counter()
     for s in range(args.seeds):
@@ -95,12 +107,14 @@ def main() -> None:
         for v, (e, pr) in zip(VARIANTS, (("eval", "ours"), ("train", "ours"), ("eval", "both"), ("train", "both"))):
             if v in results:
                 results[v].append(mlp_protocol(emb[e], pairs[pr], seed=s))
-        if args.linear_encoder:
+        if set(LINEAR) & set(results):
             enc = replace(cfg.model.encoder, act="identity")
             lin = api.train_config(replace(cfg, model=replace(cfg.model, encoder=enc)), data)
-            results[LINEAR[0]].append(mlp_protocol(lin.embeddings, lin.split, seed=s))
-            results[LINEAR[1]].append(mlp_protocol(train_mode_embeddings(lin.model, lin.split.train_data),
-                                                   official_pairs(lin.split, n, s), seed=s))
+            if LINEAR[0] in results:
+                results[LINEAR[0]].append(mlp_protocol(lin.embeddings, lin.split, seed=s))
+            if LINEAR[1] in results:
+                results[LINEAR[1]].append(mlp_protocol(train_mode_embeddings(lin.model, lin.split.train_data),
+                                                       official_pairs(lin.split, n, s), seed=s))
         print(f"seed {s}: " + "; ".join(f"{v} {results[v][-1].value:.4f}" for v in variants), flush=True)
         records = write_records(args, data.name, results, s + 1, time.perf_counter() - start)
     for r in records:
@@ -112,18 +126,20 @@ def write_records(args, dataset: str, results: dict, seeds_done: int, seconds: f
     run keeps them); the command is the one that reproduces exactly those seeds."""
     from graphemb.evaluation.stats import record_from_results
 
+    flag = (f" --variants {args.variants}" if args.variants else " --linear-only" if args.linear_only else
+            " --linear-encoder" if args.linear_encoder else "")
     cmd = (f"python experiments/link_mlp_vs_official.py --seeds {seeds_done} --threads {args.threads} "
-           f"--dataset {args.dataset}" + (" --linear-only" if args.linear_only else
-                                          " --linear-encoder" if args.linear_encoder else ""))
+           f"--dataset {args.dataset}{flag}")
     records = []
     for v, res in results.items():
         rec = record_from_results("isoc-vgae", dataset, "link", "mlp", res, seconds)
         rec.update(preset="paper", variant=v, command=cmd, device="cpu")
         records.append(rec)
-    suffix = "_linear" if args.linear_only else ""
+    suffix = ("_" + args.variants.replace(",", "_")) if args.variants else "_linear" if args.linear_only else ""
     out = Path(args.out) if args.out else HERE / "results" / f"ablation_link_mlp_{args.dataset.lower()}{suffix}.json"
     write_json(out, {"records": records}, indent=1)
     return records
+
 
 if __name__ == "__main__":
     main()
