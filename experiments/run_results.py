@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from graphemb.utils.io import write_json
+
 HERE = Path(__file__).resolve().parent
 CONFIGS, RESULTS, REFERENCES = HERE / "configs", HERE / "results", HERE / "references.yaml"
 
@@ -120,10 +122,13 @@ def command(path: Path, seeds: int, protocol: str, device: str) -> str:
             f"--protocol {protocol} --device {device} --json")
 
 
-def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> dict:
+def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_seed=None) -> dict:
+    """Train seeds ``0..seeds-1`` of one row and evaluate every protocol of its task. After each
+    seed ``on_seed(row_json)`` (when given) receives the row over the seeds done so far, whose
+    commands name that many seeds (seed k's result does not depend on how many seeds run), so a
+    run stopped midway still leaves an exact, reproducible record."""
     from graphemb import api
     from graphemb.config import build_run_config
-    from graphemb.evaluation.stats import record_from_results
     from dataclasses import replace
 
     path = write_config(model, preset, ds, task)
@@ -132,6 +137,7 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> 
     per_protocol = {p: [] for p in PROTOCOLS[task]}
     eval_secs = {p: 0.0 for p in PROTOCOLS[task]}
     train_secs, epoch_secs, peak = 0.0, [], []
+    res = None
     for s in range(seeds):
         cfg = replace(base, train=replace(base.train, seed=s, device=device, progress=False))
         t = time.perf_counter()
@@ -142,21 +148,35 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None) -> 
         for p in PROTOCOLS[task]:
             t = time.perf_counter()
             opts = {"n_jobs": svm_jobs} if p == "svm" and svm_jobs else None
-            _, res = api.evaluate_embeddings(cfg, run.embeddings, data, run.split, protocol=p, seed=s, device=device,
-                                             options=opts)
+            _, r = api.evaluate_embeddings(cfg, run.embeddings, data, run.split, protocol=p, seed=s, device=device,
+                                           options=opts)
             eval_secs[p] += time.perf_counter() - t
-            per_protocol[p].append(res)
+            per_protocol[p].append(r)
+        splits = {p: api.split_name(cfg, data, task, p) for p in PROTOCOLS[task]}
+        res = {"row": row_name(model, preset, ds, task), "config": comparable_config(base),
+               "records": _row_records(model, preset, ds, task, path, device, per_protocol, train_secs, eval_secs,
+                                       epoch_secs, peak, splits)}
+        if on_seed is not None:
+            on_seed(res)
+    return res
+
+
+def _row_records(model, preset, ds, task, path, device, per_protocol, train_secs, eval_secs, epoch_secs, peak,
+                 splits) -> list:
+    """One record per protocol over the seeds in ``per_protocol`` (``{protocol: [ProtocolResult]}``)."""
+    from graphemb.evaluation.stats import record_from_results
+
     records = []
     for p, results in per_protocol.items():
         rec = record_from_results(model, ds, task, p, results, train_secs + eval_secs[p])
-        rec.update(preset=preset, command=command(path, seeds, p, device), device=device,
+        rec.update(preset=preset, command=command(path, len(results), p, device), device=device,
                    train_seconds_per_epoch=sum(epoch_secs) / len(epoch_secs), peak_memory_mb=max(peak))
         cut = ZOO_ROWS.get((model, preset, ds, task))
         if cut:
             rec["cpu_cut"] = f"changed from the {preset} preset for CPU time: {json.dumps(cut)}"
-        rec["split"] = api.split_name(cfg, data, task, p)
+        rec["split"] = splits[p]
         records.append(rec)
-    return {"row": row_name(model, preset, ds, task), "config": comparable_config(base), "records": records}
+    return records
 
 
 def comparable_config(cfg) -> dict:
@@ -268,20 +288,24 @@ def report() -> str:
     ablation = sorted(RESULTS.glob("ablation_*.json"))
     if ablation:
         out += ["## The `paper` preset against the official code: link `mlp` ablation", "",
-                "Same trained encoders and splits per seed; only the embedding mode and the predictor's",
-                "training pairs change (see the docstring of `experiments/link_mlp_vs_official.py`).", "",
+                "Same splits per seed (seeds 0..N-1). The first four variants score the same trained encoder;",
+                "only the embedding mode (eval- or train-mode forward pass) and the predictor's training pairs",
+                "(one direction, or both directions with twice the negatives) change. The `linear encoder`",
+                "variants retrain it with every layer linear (`model.encoder.act=identity`), which is what the",
+                "official code's late-bound activation lambda computes (see the docstring of",
+                "`experiments/link_mlp_vs_official.py`).", "",
                 "| dataset | variant | seeds | AUC | AP | command |", "|---|---|---|---|---|---|"]
         for f in ablation:
-            for r in json.loads(f.read_text())["records"]:
-                out.append(f"| {r['dataset']} | {r['variant']} | {len(r['values'])} | {fmt(r)} | {fmt(r.get('ap'))} | "
-                           f"`{r['command']}` |")
+            res = json.loads(f.read_text())
+            why = f"**stale** ({res['stale']}): " if res.get("stale") else ""
+            for r in res["records"]:
+                out.append(f"| {r['dataset']} | {r['variant']} | {len(r['values'])} | {why}{fmt(r)} | "
+                           f"{fmt(r.get('ap'))} | `{r['command']}` |")
         official = [e for e in refs if e["model"] == "isoc-vgae" and e["task"] == "link" and e["protocol"] == "mlp"]
         if official:
             out += ["", f"Official code: {fmt_reference(official)}."]
         out.append("")
-    tuning = RESULTS / "tuning.md"
-    if tuning.is_file():
-        out += ["## Choosing the IsoC-VGAE `default` preset (validation only)", "", tuning.read_text().strip(), ""]
+    out += ["## Choosing the IsoC-VGAE `default` preset (validation only)", "", tuning_report().strip(), ""]
     out += ["## Speed and memory on Cora", "",
             "Seconds per training epoch and peak memory (CUDA: max allocated; CPU: process peak RSS), from",
             "`python experiments/bench_speed.py` (command and settings in the first line of each block).", ""]
@@ -303,17 +327,83 @@ def report() -> str:
     return "\n".join(out)
 
 
+TUNING, TUNING_MD = RESULTS / "tuning", RESULTS / "tuning.md"
+
+
+def _cell(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def candidate_cell(candidate: dict, key: str) -> str:
+    """A tuning candidate's value of ``key``; ``(P)`` when it keeps preset P's value."""
+    if key in candidate:
+        return _cell(candidate[key])
+    preset = candidate.get("preset", "paper")
+    return preset if key == "preset" else f"({preset})"
+
+
+def tuning_report(records_dir: Path = TUNING) -> str:
+    """experiments/results/tuning.md from the records of ``experiments/tune_isoc_vgae.py``
+    (``<records_dir>/<level>.json``) only: one table per level, validation accuracy in percent,
+    mean ± population std over the seeds, every candidate's command."""
+    from graphemb.evaluation.stats import summarize
+
+    out = ["Generated by `python experiments/run_results.py` from the records that",
+           "`experiments/tune_isoc_vgae.py` writes to `experiments/results/tuning/<level>.json` (nothing typed",
+           "by hand). Candidates are layered over the `paper` preset (`preset: default` = the current",
+           "`default` preset itself); scores are **validation** accuracy in percent, mean ± population std",
+           "over the seeds (node: linear probe on Cora's public validation set; graph: the validation part",
+           "of the official 50/20/30 split with the `mlp` probe). Test scores are never read. `(best)` marks",
+           "the highest mean per target.", ""]
+    files = sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []
+    if not files:
+        return "\n".join(out + ["No tuning records are stored yet: run `python experiments/tune_isoc_vgae.py`.", ""])
+    for f in files:
+        res = json.loads(f.read_text())
+        recs = res["records"]
+        keys = list(dict.fromkeys(k for r in recs for k in r["candidate"]))
+        targets = list(dict.fromkeys(t for r in recs for t in r["validation"]))
+        best = {t: max(summarize(r["validation"][t])[0] for r in recs if t in r["validation"]) for t in targets}
+        out += [f"### {res['level']} level ({res['seeds']} seed(s), {res.get('device', 'cpu')})", "",
+                f"Command: `{res['command']}`" + ("" if res.get("complete", True) else
+                                                  " (**stopped before every candidate ran**)"), "",
+                "| " + " | ".join(keys + [f"{t} validation" for t in targets]) + " |",
+                "|" + "---|" * (len(keys) + len(targets))]
+        for r in recs:
+            cells = [candidate_cell(r["candidate"], k) for k in keys]
+            for t in targets:
+                v = r["validation"].get(t)
+                if v is None:
+                    cells.append("n/a")
+                    continue
+                m, sd = summarize(v)
+                cells.append(f"{100 * m:.2f} ± {100 * sd:.2f}" + (" (best)" if m == best[t] else ""))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_reports() -> None:
+    """Rewrite experiments/RESULTS.md and experiments/results/tuning.md from the stored records."""
+    TUNING_MD.write_text(tuning_report())
+    (HERE / "RESULTS.md").write_text(report())
+
+
 def check() -> int:
-    """0 when experiments/RESULTS.md is exactly what the stored records give, else 1 (with a diff)."""
-    want, have = report(), (HERE / "RESULTS.md").read_text()
-    if want == have:
-        print("experiments/RESULTS.md matches the stored records")
-        return 0
-    sys.stdout.writelines(difflib.unified_diff(have.splitlines(True), want.splitlines(True),
-                                               "RESULTS.md (committed)", "RESULTS.md (from records)"))
-    print("\nexperiments/RESULTS.md differs from what the records give; run "
-          "`python experiments/run_results.py --report-only` and commit it")
-    return 1
+    """0 when experiments/RESULTS.md and experiments/results/tuning.md are exactly what the stored
+    records give, else 1 (with a diff)."""
+    bad = 0
+    for path, want in ((HERE / "RESULTS.md", report()), (TUNING_MD, tuning_report())):
+        have = path.read_text() if path.is_file() else ""
+        if want == have:
+            print(f"{path.relative_to(HERE.parent)} matches the stored records")
+            continue
+        bad = 1
+        sys.stdout.writelines(difflib.unified_diff(have.splitlines(True), want.splitlines(True),
+                                                   f"{path.name} (committed)", f"{path.name} (from records)"))
+        print(f"\n{path.relative_to(HERE.parent)} differs from what the records give; run "
+              "`python experiments/run_results.py --report-only` and commit it")
+    return bad
 
 
 def main() -> int:
@@ -327,7 +417,8 @@ def main() -> int:
     p.add_argument("--report-only", action="store_true", help="rebuild RESULTS.md from the stored records only")
     p.add_argument("--check", action="store_true", help="exit 1 unless RESULTS.md is what the stored records give")
     p.add_argument("--mark-stale", default=None, metavar="ROWS",
-                   help="comma-separated glob patterns: mark those stored rows stale (with --reason), then report")
+                   help="comma-separated glob patterns on row names or ablation record names (e.g. "
+                        "'ablation_link_mlp_cora'): mark them stale (with --reason), then report")
     p.add_argument("--reason", default="computed before a change of its recipe; rerun pending")
     p.add_argument("--records-out", default=None, help="also append every row's records to this JSONL file")
     args = p.parse_args()
@@ -343,9 +434,9 @@ def main() -> int:
             res = json.loads(line)
             (RESULTS / f"{res['row']}.json").write_text(json.dumps(res, indent=1))
     if args.mark_stale:
-        for row in rows():
-            f = RESULTS / f"{row_name(*row)}.json"
-            if f.is_file() and any(fnmatch.fnmatch(row_name(*row), k) for k in args.mark_stale.split(",")):
+        files = [RESULTS / f"{row_name(*row)}.json" for row in rows()] + sorted(RESULTS.glob("ablation_*.json"))
+        for f in files:
+            if f.is_file() and any(fnmatch.fnmatch(f.stem, k) for k in args.mark_stale.split(",")):
                 res = json.loads(f.read_text())
                 res["stale"] = args.reason
                 f.write_text(json.dumps(res, indent=1))
@@ -356,15 +447,18 @@ def main() -> int:
         if skip_all or (args.only and not any(fnmatch.fnmatch(name, k) for k in args.only.split(","))):
             continue
         t = time.perf_counter()
-        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs)
-        (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1))
+
+        def store(res, name=name):  # after every seed: a stopped run keeps the seeds it finished
+            write_json(RESULTS / f"{name}.json", res, indent=1)
+            write_reports()
+
+        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs, on_seed=store)
         if args.records_out:
             with open(args.records_out, "a") as f:
                 f.write(json.dumps(res) + "\n")
         print(f"{name}: " + "; ".join(f"{r['protocol']} {fmt(r)}" for r in res["records"]) +
               f" [{time.perf_counter() - t:.0f} s]", flush=True)
-        (HERE / "RESULTS.md").write_text(report())  # after every row, so a stopped run still reports
-    (HERE / "RESULTS.md").write_text(report())
+    write_reports()
     return 0
 
 

@@ -2,18 +2,21 @@
 
 Node level: Cora, linear-probe *validation* accuracy on the public split.
 Graph level: MUTAG (and PROTEINS with --graph-datasets), validation accuracy of the official 50/20/30 split (`mlp` probe).
-Test scores are never read. Prints a markdown table and stores every candidate's per-seed
-validation scores, with this command, in experiments/results/tuning/<level>.json (the record the
-tables of experiments/results/tuning.md must come from); the chosen values are written into
-graphemb/presets.py by hand, citing this script.
+Test scores are never read. Every candidate's per-seed validation scores are stored, with this
+command, in experiments/results/tuning/<level>.json as soon as the candidate finishes;
+experiments/results/tuning.md (and its section of experiments/RESULTS.md) is generated from those
+records by ``experiments/run_results.py`` (``tuning_report``), rewritten after every candidate.
+The chosen values are written into graphemb/presets.py by hand, citing this script.
 
-    python experiments/tune_isoc_vgae.py --seeds 2 --threads 2 --levels node
-    python experiments/tune_isoc_vgae.py --seeds 2 --threads 2 --levels graph --graph-datasets MUTAG
+A candidate is a set of ``--set`` overrides layered over the `paper` preset; the key ``preset``
+layers them over another preset instead (``{"preset": "default"}`` = the current `default`).
+
+    python experiments/tune_isoc_vgae.py --seeds 2 --threads 1 --levels node
+    python experiments/tune_isoc_vgae.py --seeds 2 --threads 1 --levels graph --graph-datasets MUTAG
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from dataclasses import replace
@@ -23,6 +26,8 @@ import torch
 
 from graphemb import api
 from graphemb.config import build_run_config
+from graphemb.utils.io import write_json
+from run_results import candidate_cell, write_reports  # experiments/ is on sys.path when this runs as a script
 
 # Candidates layered over the `paper` preset (its architecture and 30 epochs). A smaller width is
 # among them because the 512-wide decoder MLPs dominate the cost on CPU.
@@ -37,13 +42,16 @@ NODE_GRID = [
 ]
 GRAPH_GRID = [
     {"train.lr": 5e-6, "model.encoder.hidden_channels": 512, "task.graph_readout": "last"},
+    {"preset": "default"},  # today's default (width 256, lr 1e-3, PyG PairNorm per graph at scale 1)
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 256, "task.graph_readout": "last"},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 256, "task.graph_readout": "concat"},
 ]
 
 
-def val_score(model, dataset, task, protocol, sets, seeds, device="cpu"):
-    cfg = build_run_config(model, dataset=dataset, task=task, preset="paper",
+def val_score(model, dataset, task, protocol, combo, seeds, device="cpu"):
+    """Validation accuracy per seed of one candidate (``combo``: overrides, optional ``preset``)."""
+    sets = [f"{k}={v}" for k, v in combo.items() if k != "preset"]
+    cfg = build_run_config(model, dataset=dataset, task=task, preset=combo.get("preset", "paper"),
                            overrides=sets + ["train.progress=false", f"train.device={device}"])
     data = api.load_data(cfg)
     vals = []
@@ -74,16 +82,18 @@ def main() -> None:
         print("| " + " | ".join(keys + [f"{d} ({pr})" for d, pr in targets]) + " |")
         print("|" + "---|" * (len(keys) + len(targets)))
         records = []
-        for combo in grid:
-            sets = [f"{k}={v}" for k, v in combo.items()]
-            per_target = [val_score("isoc-vgae", d, level, pr, sets, args.seeds, args.device) for d, pr in targets]
+        out = Path(__file__).resolve().parent / "results" / "tuning" / f"{level}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for i, combo in enumerate(grid):
+            per_target = [val_score("isoc-vgae", d, level, pr, combo, args.seeds, args.device) for d, pr in targets]
             records.append({"candidate": combo, "validation": {f"{d}/{pr}": v for (d, pr), v in zip(targets, per_target)}})
-            cells = [str(combo.get(k, "(paper)")) for k in keys]
+            cells = [candidate_cell(combo, k) for k in keys]
             print("| " + " | ".join(cells + [f"{100 * statistics.mean(v):.2f}" for v in per_target]) + " |", flush=True)
-            out = Path(__file__).resolve().parent / "results" / "tuning" / f"{level}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({"command": "python experiments/tune_isoc_vgae.py " + " ".join(sys.argv[1:]),
-                                       "level": level, "seeds": args.seeds, "records": records}, indent=1))
+            write_json(out, {"command": "python experiments/tune_isoc_vgae.py " + " ".join(sys.argv[1:]),
+                             "level": level, "seeds": args.seeds, "device": args.device,
+                             "complete": i == len(grid) - 1, "records": records}, indent=1)
+            write_reports()
+
 
 if __name__ == "__main__":
     main()

@@ -129,8 +129,8 @@ def compute_embeddings(model: EmbeddingModel, config: RunConfig, train_input, da
     """Frozen embeddings and their ids for the run's task."""
     device = config.train.device
     if config.task.name == "graph":
-        # the training mini-batch size: a norm over the whole mini-batch (the paper preset's
-        # PairNorm) then sees batches like those it trained on; per-graph norms do not care
+        # the training mini-batch size; in eval mode no norm mixes the graphs of a batch (the paper
+        # preset's whole-batch PairNorm uses its running statistics), so the batching never matters
         emb = embed_graphs(model, train_input, device=device, pool=config.task.graph_pool,
                            readout=config.task.graph_readout, batch_size=config.train.batch_size or 256)
         ids = torch.as_tensor([int(getattr(g, "graph_id", i)) for i, g in enumerate(train_input)]) \

@@ -16,7 +16,7 @@ def test_pair_norm_scs_matches_hand_computed_values():
     x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])
     # rows / norms: (.6, .8), (0, 1), (1, 0); input column mean (4/3, 2); s = 20
     want = torch.tensor([[12 - 4 / 3, 16 - 2.0], [0 - 4 / 3, 20 - 2.0], [20 - 4 / 3, 0 - 2.0]])
-    norm = PairNorm("pn-scs", scale=20, per_graph=False)
+    norm = PairNorm("pn-scs", scale=20, per_graph=False, channels=2)  # train mode: batch statistics
     assert torch.allclose(norm(x), want, atol=1e-4)
     # over the whole mini-batch: a batch vector does not change the statistics
     assert torch.allclose(norm(x, torch.tensor([0, 0, 1])), want, atol=1e-4)
@@ -49,18 +49,39 @@ def test_paper_graph_preset_builds_the_official_pair_norm():
     assert (d.pair_norm_mode, d.pair_norm_per_graph) == ("pn", True)
 
 
-def test_encoder_with_batch_scope_pair_norm_mixes_graphs_of_a_batch():
-    """Whole-mini-batch statistics (official): a graph's embedding depends on its batch mates."""
+def test_batch_scope_pair_norm_uses_running_statistics_in_eval_mode():
+    """Eval mode: the running averages of the training batches' statistics, never the batch's
+    own (hand-computed with momentum 1: the running mean is the last training batch's mean)."""
+    x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])
+    for mode in ("pn-scs", "pn-si", "pn"):
+        norm = PairNorm(mode, scale=20, per_graph=False, channels=2, momentum=1.0)
+        norm(x)  # train mode: records mean (4/3, 2) and the mean squared centred row norm
+        row = torch.tensor([[6.0, 8.0]])
+        c = row - torch.tensor([[4 / 3, 2.0]])
+        want = {"pn-scs": 20 * row / 10 - torch.tensor([[4 / 3, 2.0]]), "pn-si": 20 * c / c.norm(),
+                "pn": 20 * c / (x - x.mean(0)).pow(2).sum(1).mean().sqrt()}[mode]
+        assert torch.allclose(norm.eval()(row), want, atol=1e-3), mode
+    with pytest.raises(ValueError, match="channels"):
+        PairNorm("pn-scs", per_graph=False)
+
+
+def test_encoder_with_batch_scope_pair_norm_mixes_graphs_only_in_training():
+    """Whole-mini-batch statistics (official) while training; a frozen (eval-mode) embedding of a
+    graph never depends on its batch mates, else batches of label-sorted graphs (IMDB-BINARY,
+    PROTEINS) leak their label into every embedding."""
     torch.manual_seed(0)
     cfg = EncoderConfig(hidden_channels=8, num_layers=2, norm="pair", pair_norm_mode="pn-scs",
                         pair_norm_scale=20, pair_norm_per_graph=False)
-    enc = GNNEncoder(4, cfg).eval()
+    enc = GNNEncoder(4, cfg)
     ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
     g1 = Data(x=torch.randn(3, 4), edge_index=ei)
     g2 = Data(x=torch.randn(3, 4) * 5 + 3, edge_index=ei)
     b = Batch.from_data_list([g1, g2])
     hb = enc(b.x, b.edge_index, b.batch)[0]
     assert not torch.allclose(hb[:3], enc(g1.x, g1.edge_index)[0], atol=1e-3)
+    enc.eval()
+    hb = enc(b.x, b.edge_index, b.batch)[0]
+    assert torch.allclose(hb[:3], enc(g1.x, g1.edge_index)[0], atol=1e-5)
     with pytest.raises(ValueError, match="pair_norm_mode"):
         GNNEncoder(4, EncoderConfig(norm="pair", pair_norm_mode="scs"))
 
@@ -212,3 +233,36 @@ def test_a_record_whose_config_changed_is_shown_stale():
     old = {**cfg, "model": {**cfg["model"], "encoder": {**cfg["model"]["encoder"], "pair_norm_mode": "pn"}}}
     assert "config differs" in rr.staleness(row, {"config": old})
     assert rr.staleness(row, {"stale": "old PairNorm"}) == "old PairNorm"
+
+
+def test_tuning_report_is_built_from_the_tuning_records_only(tmp_path):
+    """tuning.md's tables come from the tuner's records: mean ± population std in percent per
+    candidate, '(P)' for values a candidate keeps from preset P, the best mean marked."""
+    import json
+
+    rr = _run_results()
+    assert "No tuning records" in rr.tuning_report(tmp_path)
+    (tmp_path / "node.json").write_text(json.dumps({
+        "command": "python experiments/tune_isoc_vgae.py --seeds 2", "level": "node", "seeds": 2, "device": "cpu",
+        "complete": False, "records": [
+            {"candidate": {"train.lr": 0.001}, "validation": {"Cora/linear": [0.7, 0.8]}},
+            {"candidate": {"preset": "default"}, "validation": {"Cora/linear": [0.6, 0.6]}}]}))
+    lines = rr.tuning_report(tmp_path).splitlines()
+    assert "| train.lr | preset | Cora/linear validation |" in lines
+    assert "| 0.001 | paper | 75.00 ± 5.00 (best) |" in lines
+    assert "| (default) | default | 60.00 ± 0.00 |" in lines
+    assert any("stopped before every candidate ran" in line for line in lines)
+    # the committed tuning.md is exactly what the stored records give
+    assert rr.TUNING_MD.read_text() == rr.tuning_report()
+
+
+def test_a_stale_ablation_record_is_shown_stale(tmp_path, monkeypatch):
+    import json
+
+    rr = _run_results()
+    rec = {"dataset": "Cora", "variant": "ours", "values": [0.91, 0.91], "mean": 0.91, "std": 0.0,
+           "ap": {"mean": 0.92, "std": 0.0, "values": [0.92, 0.92]}, "command": "python x.py --seeds 2"}
+    (tmp_path / "ablation_link_mlp_cora.json").write_text(json.dumps({"records": [rec], "stale": "old sampler"}))
+    monkeypatch.setattr(rr, "RESULTS", tmp_path)
+    assert "| Cora | ours | 2 | **stale** (old sampler): 91.00 ± 0.00 | 92.00 ± 0.00 | `python x.py --seeds 2` |" \
+        in rr.report().splitlines()
