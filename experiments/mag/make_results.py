@@ -104,6 +104,20 @@ def real_section(records: list[dict], seeds: int) -> list[str]:
                    "weight decay and epoch chosen on validation accuracy) on the same masks. \"probe on MiniLM\" = "
                    "the same probe on the MiniLM features themselves (what the label-free model must beat). The "
                    "core probe returns accuracy only, so these rows have no macro-F1.\n")
+    n_sup = len(run_real.FEATURES) * len(run_real.PREDICTORS) * len(settings) * seeds
+    n_uns = (1 + len(run_real.UNSUPERVISED)) * len(settings) * seeds
+    have = defaultdict(int)
+    for r in recs.values():
+        if r["kind"] in ("supervised", "unsupervised") and r["seed"] < seeds:
+            have[r["dataset"], r["kind"]] += 1
+    status = [f"{d.split('/')[-1]} {have[d.split('/')[-1], 'supervised']}/{n_sup} supervised and "
+              f"{have[d.split('/')[-1], 'unsupervised']}/{n_uns} unsupervised" for d in run_real.DATASETS]
+    complete = all(have[d.split("/")[-1], "supervised"] == n_sup and have[d.split("/")[-1], "unsupervised"] == n_uns
+                   for d in run_real.DATASETS)
+    out.append("Cells recorded (seed runs): " + "; ".join(status) + "."
+               + ("" if complete else f" The run is not complete: `python experiments/mag/run_real.py --seeds {seeds} "
+                                      "--threads 1` resumes it (recorded cells are skipped), then rerun "
+                                      "`make_results.py`.") + "\n")
     for ds in order:
         gi = graphs[ds]
         e = {f: enc.get((ds, f)) for f in ("minilm", "tfidf")}

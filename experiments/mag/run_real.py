@@ -103,7 +103,10 @@ def encode(graph, threads: int, root=None) -> tuple[dict, dict, dict]:
             "fused": [names["minilm"], names["tfidf"]]}, seconds, cached
 
 
-def run_dataset(folder: str, seeds: list[int], threads: int, done: dict) -> None:
+def run_dataset(folder: str, seeds: list[int], threads: int, done: dict, features=FEATURES, settings=tuple(SETTINGS),
+                unsupervised: bool = True) -> None:
+    """The supervised cells of ``features`` x ``settings`` (default: all), then (``unsupervised``)
+    the label-free models, each probed on every setting."""
     from graphemb.multimodal.data import load_mag
     from graphemb.multimodal.tasks import (NodeTaskConfig, embed_unsupervised, fused_features, probe_embeddings,
                                            train_node_classifier)
@@ -124,8 +127,9 @@ def run_dataset(folder: str, seeds: list[int], threads: int, done: dict) -> None
     if key(info) not in done:
         append_record(info)
         done[key(info)] = info
-    for setting, shots in SETTINGS.items():
-        for f in FEATURES:
+    for setting in settings:
+        shots = SETTINGS[setting]
+        for f in features:
             for m in PREDICTORS:
                 cfg = NodeTaskConfig(model=m, **SUPERVISED)
                 for s in seeds:
@@ -140,7 +144,7 @@ def run_dataset(folder: str, seeds: list[int], threads: int, done: dict) -> None
                     append_record(rec)
                     done[key(rec)] = rec
             print(f"{ds} {setting} {f}: done", flush=True)
-    for m in (PROBE_INPUT, *UNSUPERVISED):
+    for m in (PROBE_INPUT, *UNSUPERVISED) if unsupervised else ():
         config = {"overrides": UNSUP_OVERRIDES if m != PROBE_INPUT else None, "probe": "node/linear"}
         for s in seeds:
             recs = [{"kind": "unsupervised", "dataset": ds, "features": "minilm", "model": m, "setting": setting,
@@ -166,6 +170,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--datasets", nargs="*", default=list(DATASETS), help=f"folders under {SHARED_MAG}")
+    p.add_argument("--features", nargs="*", default=list(FEATURES), choices=FEATURES,
+                   help="supervised cells of these feature sets only (default all)")
+    p.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS),
+                   help="supervised cells of these settings only (default all)")
+    p.add_argument("--no-unsupervised", action="store_true", help="skip the label-free models")
     p.add_argument("--time-encoding", action="store_true",
                    help="only re-time the encoding of each dataset into an empty temporary cache")
     a = p.parse_args(argv)
@@ -176,7 +185,7 @@ def main(argv=None) -> int:
         return 0
     done = {key(r): r for r in read_records()}
     for folder in a.datasets:
-        run_dataset(folder, list(range(a.seeds)), a.threads, done)
+        run_dataset(folder, list(range(a.seeds)), a.threads, done, a.features, a.settings, not a.no_unsupervised)
     return 0
 
 
