@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from graphemb.matching.match import cosine_scores
-from graphemb.matching.text import Normalizer
+from graphemb.matching.text import Normalizer, vocab_ids
 
 __all__ = ["term_matrix", "tfidf_scores", "bm25_scores", "encoder_scores"]
 
@@ -25,14 +25,9 @@ def term_matrix(docs: Sequence[str], vocab: Optional[dict] = None, normalizer: O
     vocab = {} if vocab is None else vocab
     rows, cols = [], []
     for i, d in enumerate(docs):
-        for t in norm.tokens(d):
-            j = vocab.get(t)
-            if j is None:
-                if not grow:
-                    continue
-                j = vocab[t] = len(vocab)
-            rows.append(i)
-            cols.append(j)
+        ids = vocab_ids(norm.tokens(d), vocab, grow)
+        rows.extend([i] * len(ids))
+        cols.extend(ids)
     m = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(docs), len(vocab)))
     m.sum_duplicates()
     return m, vocab

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphemb.matching.text import Normalizer
+from graphemb.matching.text import Normalizer, vocab_ids
 
 __all__ = ["Corpus", "MatchingGraph", "build_graph", "OBJECT_A", "OBJECT_B", "TOKEN", "COLUMN",
            "NODE_TYPES", "undirected"]
@@ -248,15 +248,7 @@ def build_graph(a: Corpus, b: Corpus, *, max_n: int = 3, normalizer: Optional[No
             for j, f in enumerate(fields):
                 ids = cache.get(f)
                 if ids is None:
-                    ids = []
-                    for g in norm.ngrams(f, max_n):
-                        t = vocab.get(g)
-                        if t is None:
-                            if not grow:
-                                continue
-                            t = vocab[g] = len(vocab)
-                        ids.append(t)
-                    cache[f] = ids
+                    ids = cache[f] = vocab_ids(norm.ngrams(f, max_n), vocab, grow)
                 if not ids:
                     continue
                 obj_src.extend([base + i] * len(ids))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import FrozenSet, Iterable, List, Optional
+from typing import Dict, FrozenSet, Iterable, List, Optional
 
 __all__ = ["Normalizer", "STOP_WORDS", "normalize_number", "ngrams"]
 
@@ -106,3 +106,16 @@ def field_ngrams(fields: Iterable[str], normalizer: Optional[Normalizer] = None,
     """n-grams of each field separately (n-grams never cross a table cell boundary)."""
     norm = normalizer or Normalizer()
     return [norm.ngrams(str(f), max_n) for f in fields]
+
+
+def vocab_ids(terms: Iterable[str], vocab: Dict[str, int], grow: bool) -> List[int]:
+    """Ids of ``terms`` in ``vocab``; unknown terms get the next id when ``grow``, else are dropped."""
+    ids: List[int] = []
+    for t in terms:
+        j = vocab.get(t)
+        if j is None:
+            if not grow:
+                continue
+            j = vocab[t] = len(vocab)
+        ids.append(j)
+    return ids
