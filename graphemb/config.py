@@ -152,6 +152,10 @@ class TrainConfig:
         precision: ``fp32`` (default) or ``bf16`` (``torch.autocast`` on CPU and CUDA; weights,
             gradients and optimiser state stay fp32), see ``graphemb.training.precision``.
         compile: run the model's forward through ``torch.compile`` (default ``False``).
+        graph_ops: full batch on one graph: build the graph's operators once (normalised
+            adjacency, neighbourhood-mean matrix, degrees, sparse copy of sparse features; see
+            ``graphemb.nn.graph_ops``) and pass them to every step of a model that takes
+            ``ops`` (default ``True``); ``False`` recomputes them from ``edge_index`` per step.
         distributed: data-parallel training over the processes of a ``torchrun`` launch
             (DistributedDataParallel; gloo on CPU, nccl on CUDA); ``batch_size`` is then per
             process and rank 0 writes the run (``graphemb.training.distributed``).
@@ -185,6 +189,7 @@ class TrainConfig:
     inference_chunk_size: Optional[int] = field(default=None, metadata=check(ge=0))
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
+    graph_ops: bool = True
     distributed: bool = False
     patience: int = field(default=0, metadata=check(ge=0))
     min_delta: float = field(default=0.0, metadata=check(ge=0))

@@ -6,7 +6,7 @@ return the whole list rather than only ``h^L``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -15,6 +15,9 @@ from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
 from graphemb.config import check
 from graphemb.nn.mlp import MLP
 from graphemb.nn.norm import NORMS, PAIR_NORM_MODES, make_norm, norm_takes_batch, resolve_act
+
+if TYPE_CHECKING:
+    from graphemb.nn.graph_ops import GraphOps, SparseOperator
 
 CONVS = ("gcn", "gin", "sage", "gat")
 
@@ -127,6 +130,22 @@ def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Mo
     return conv
 
 
+def _gcn_ops(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a plain ``GCNConv`` (normalised, self loops added, not improved),
+    whose propagation :attr:`GraphOps.gcn` is."""
+    return (isinstance(conv, GCNConv) and conv.normalize and conv.add_self_loops and not conv.improved
+            and not conv.cached)
+
+
+def gcn_with_ops(conv: GCNConv, h: Tensor, ops: "GraphOps", features: Optional["SparseOperator"] = None) -> Tensor:
+    """``conv(h, edge_index)`` with the propagation matrix precomputed in ``ops`` (same
+    parameters, same result up to float rounding); ``features``: ``h`` as a sparse operator,
+    so ``h W`` is a sparse product."""
+    lin = features.mm(conv.lin.weight.t()) if features is not None else conv.lin(h)
+    out = ops.gcn.mm(lin)
+    return out if conv.bias is None else out + conv.bias
+
+
 def _init_attention(cfg: EncoderConfig, conv: nn.Module) -> None:
     """Zero a GATConv's attention vectors when ``cfg.gat_uniform_init`` (uniform attention)."""
     if cfg.conv != "gat" or not cfg.gat_uniform_init:
@@ -193,7 +212,11 @@ class GNNEncoder(nn.Module):
         for conv in self.convs:
             _init_attention(self.cfg, conv)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> List[Tensor]:
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                ops: Optional["GraphOps"] = None) -> List[Tensor]:
+        """Every layer's output. ``ops``: the graph's :class:`~graphemb.nn.graph_ops.GraphOps`
+        (full batch on that graph): GCN layers then use its precomputed propagation matrix, and
+        the first one its sparse features when it has them."""
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"encoder expects node features [N, {self.in_channels}], got "
                              f"{tuple(x.shape)}; build it with in_channels = dataset num_features")
@@ -202,10 +225,18 @@ class GNNEncoder(nn.Module):
         out: List[Tensor] = []
         h = x
         before = self.cfg.dropout_position == "before"
+        if ops is not None:
+            ops.check(x, edge_index)
+        # sparse features only where the first layer's input is exactly x (no input dropout)
+        features = ops.features_of(x) if ops is not None and not (before and self.cfg.dropout > 0) else None
         for conv, norm, act, post, nb in zip(self.convs, self.norms, self.acts, self._post, self._norm_batch):
             if before:
                 h = F.dropout(h, self.cfg.dropout, training=self.training)
-            h = conv(h, edge_index)
+            if ops is not None and _gcn_ops(conv):
+                h = gcn_with_ops(conv, h, ops, features)
+            else:
+                h = conv(h, edge_index)
+            features = None
             if post:
                 h = norm(h, batch) if nb else norm(h)
                 h = act(h)

@@ -47,10 +47,11 @@ def check_seed_batches(model) -> None:
                          "with --set train.num_neighbors=[]")
 
 
-def step_loss(model, batch: Data, graph_batch: Optional[Tensor] = None):
+def step_loss(model, batch: Data, graph_batch: Optional[Tensor] = None, ops=None):
     """One forward + loss of ``model`` on ``batch``: the model contract, plus the
     :class:`~graphemb.models.base.NodeBatch` of a sampled subgraph (passed to ``loss``, and to
-    ``forward`` when it takes ``nb``)."""
+    ``forward`` when it takes ``nb``), or the full graph's precomputed
+    :class:`~graphemb.nn.graph_ops.GraphOps` ``ops`` (passed to both; see :func:`accepts_graph_ops`)."""
     import inspect
 
     from graphemb.models.base import NodeBatch
@@ -58,11 +59,24 @@ def step_loss(model, batch: Data, graph_batch: Optional[Tensor] = None):
     nb = NodeBatch.from_data(batch)
     plain = getattr(model, "_orig_mod", model)  # torch.compile's wrapper hides the signature
     if nb is None:
+        if ops is not None:
+            out = model(batch.x, batch.edge_index, graph_batch, ops=ops)
+            return plain.loss(out, batch.x, batch.edge_index, graph_batch, ops=ops)
         out = model(batch.x, batch.edge_index, graph_batch)
         return plain.loss(out, batch.x, batch.edge_index, graph_batch)
     fwd = {"nb": nb} if "nb" in inspect.signature(plain.forward).parameters else {}
     out = model(batch.x, batch.edge_index, graph_batch, **fwd)
     return plain.loss(out, batch.x, batch.edge_index, graph_batch, nb=nb)
+
+
+def accepts_graph_ops(model) -> bool:
+    """Whether ``model.forward`` and ``model.loss`` both take ``ops`` (a
+    :class:`~graphemb.nn.graph_ops.GraphOps`), so full-batch training can build the graph's
+    operators once instead of at every step."""
+    import inspect
+
+    plain = getattr(model, "_orig_mod", model)
+    return all("ops" in inspect.signature(f).parameters for f in (plain.forward, plain.loss))
 
 
 @dataclass

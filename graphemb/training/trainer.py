@@ -22,7 +22,7 @@ from graphemb.models.base import EmbeddingModel
 from graphemb.training import distributed
 from graphemb.training.distributed import SINGLE, World
 from graphemb.training.precision import autocast_context, compiled
-from graphemb.training.sampling import check_seed_batches, step_loss
+from graphemb.training.sampling import accepts_graph_ops, check_seed_batches, step_loss
 from graphemb.training.schedules import make_scheduler
 from graphemb.utils.progress import progress
 
@@ -256,6 +256,20 @@ def load_resume_state(path: Path, stateful: Dict[str, Any], generator: torch.Gen
                       seconds=float(state["seconds"]))
 
 
+def graph_ops_for(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig):
+    """The :class:`~graphemb.nn.graph_ops.GraphOps` of ``data`` when training is full batch on
+    one graph and the model takes ``ops`` (else ``None``). ``cfg.graph_ops=False`` turns it off
+    (every step then recomputes them from ``edge_index``; same losses up to float rounding)."""
+    if not cfg.graph_ops or not isinstance(data, Data) or cfg.num_neighbors or not accepts_graph_ops(model):
+        return None
+    x = getattr(data, "x", None)
+    if x is None or x.dim() != 2 or not x.is_floating_point():
+        return None
+    from graphemb.nn.graph_ops import GraphOps
+
+    return GraphOps.build(x, data.edge_index)
+
+
 def _check_distributed(data: GraphInput, cfg: TrainConfig, resume: bool) -> None:
     from graphemb.config import ConfigError
 
@@ -320,8 +334,11 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     epoch_batches = make_batches(data, cfg, generator, seed_kind=seed_kind, world=world)
     optimizer = torch.optim.Adam(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
     runner = compiled(model, cfg.compile)
+    # full batch on one graph: the graph's operators (normalised adjacency, degrees, sparse
+    # features, ...) are built once here and passed to every step, not recomputed per step
+    ops = graph_ops_for(model, data, cfg)
     train_step = distributed.data_parallel(runner, device) if world.active else \
-        (lambda batch, b: step_loss(runner, batch, b))
+        (lambda batch, b: step_loss(runner, batch, b, ops=ops))
     scheduler = make_scheduler(optimizer, cfg.epochs, cfg.lr_schedule, cfg.warmup_epochs)
     selector = ValidationSelector(val_score, cfg.val_every, cfg.epochs) if cfg.select_by == "val" else None
     if cfg.select_by not in (None, "val"):
