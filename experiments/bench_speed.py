@@ -1,119 +1,361 @@
-"""Seconds per training epoch and peak memory of each model on one dataset.
+"""Training cost: seconds per epoch and peak memory per model, and IsoC-VGAE against its matmuls.
 
-Each model trains in its own subprocess (so peak RSS is its own), with the same thread count.
-Speed is reported as a ratio to GAE measured in the same run, since machines are noisy.
+Every figure is a ratio to a reference measured in the same run, with wall and CPU seconds
+(``time.process_time``) and the machine's 1-minute load average beside it, since this machine
+is shared. Each mode prints a table and writes one JSON record (``--out``, default under
+``experiments/results/speed/``) that ``experiments/run_results.py`` renders into RESULTS.md.
 
-    python experiments/bench_speed.py --dataset Cora --epochs 10 --threads 2 [--device cpu]
+Cost per model (issue 8): each model trains in its own subprocess (so peak RSS is its own),
+``--epochs`` epochs with its ``paper`` preset's model and optimiser, all with the same thread
+count; ratios to GAE of the same run::
 
-``--roofline``: one IsoC-VGAE (``paper`` preset) epoch in fp32 and in bf16 as a ratio to the
+    python experiments/bench_speed.py --dataset Cora --epochs 5 --threads 1
+    python experiments/bench_speed.py --dataset Amazon-Computers --epochs 5 --threads 1
+
+``--roofline`` (issue 9 §5): full-batch IsoC-VGAE (``paper`` preset) epochs as a ratio to the
 same dense fp32 matrix products alone (every linear layer's forward ``X W`` and both backward
-products ``dY W^T``, ``X^T dY``, shapes recorded from a real forward pass), all in one process:
+products ``dY W^T``, ``X^T dY``, shapes recorded from a real forward pass; operands allocated
+before the clock starts), all in one process. Variants: the default trainer (per-graph
+operators, sparse features), the same with dense features, the per-step path
+(``train.graph_ops=false``), and bf16 autocast (``--bf16-epochs``, 0 to skip). Rounds are
+interleaved and the best round of each is reported::
 
     python experiments/bench_speed.py --roofline --dataset Cora --epochs 5 --threads 1
+
+``--density``: the dense against the sparse (CSR) first-layer product, forward and weight
+gradient, at Cora's shape for several feature densities (sets ``train.sparse_features_below``)::
+
+    python experiments/bench_speed.py --density --threads 1
+
+``--compile``: eager against ``train.compile=true`` fp32 epochs of the same model (compile
+time = the first compiled epoch minus an eager epoch, reported apart)::
+
+    python experiments/bench_speed.py --compile --dataset Cora --epochs 5 --threads 1
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "results" / "speed"
+ALL_MODELS = "gae:paper,vgae:paper,isoc-vgae:paper,graphmae:paper,graphmae2:paper,maskgae:paper,bgrl:paper,dgi:paper"
 
 CHILD = r"""
-import json, sys, time, torch
+import json, os, resource, time, torch
 torch.set_num_threads({threads})
 from graphemb import api
 from graphemb.config import build_run_config
 cfg = build_run_config({model!r}, dataset={dataset!r}, task="node", preset={preset!r},
                        overrides=["train.epochs={epochs}", "train.patience=0", "train.progress=false",
-                                  "train.device={device}", "train.seed=0"])
+                                  "train.device={device}", "train.seed=0", "train.lr_schedule=constant",
+                                  "train.warmup_epochs=0"])
 ds = api.load_data(cfg)
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+load0 = os.getloadavg()[0]
 run = api.train_config(cfg, ds)
 tr = run.train_result
-print(json.dumps({{"model": {model!r}, "preset": {preset!r}, "s_per_epoch": tr.seconds_per_epoch,
-                  "peak_mb": tr.peak_memory_mb}}))
+print(json.dumps({{"model": {model!r}, "preset": {preset!r}, "epochs": tr.epochs_run,
+                  "s_per_epoch": tr.seconds_per_epoch, "cpu_s_per_epoch": tr.cpu_seconds_per_epoch,
+                  "peak_mb": tr.peak_memory_mb, "rss_before_train_mb": rss0,
+                  "load_average_1min": [load0, os.getloadavg()[0]]}}))
 """
 
-
 ROOFLINE = r"""
-import json, time, torch
+import json, os, time, torch
+from dataclasses import replace
 torch.set_num_threads({threads})
 from graphemb import api
 from graphemb.config import build_run_config
 from graphemb.models import MODELS
 from graphemb.training.trainer import fit
 
-def best(f, reps=3):
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return min(ts)
+def clock():
+    return time.perf_counter(), time.process_time()
 
-out = {{}}
-for precision in ("fp32", "bf16"):
-    cfg = build_run_config("isoc-vgae", dataset={dataset!r}, task="node", preset="paper",
-                           overrides=["train.epochs={epochs}", "train.patience=0", "train.progress=false",
-                                      "train.seed=0", "train.precision=" + precision])
-    ds = api.load_data(cfg)
+cfg = build_run_config("isoc-vgae", dataset={dataset!r}, task="node", preset="paper",
+                       overrides=["train.epochs={epochs}", "train.patience=0", "train.progress=false", "train.seed=0"])
+ds = api.load_data(cfg)
+VARIANTS = {{"fp32": {{}}, "fp32_dense_features": {{"sparse_features_below": 0.0}},
+            "fp32_per_step": {{"graph_ops": False}}, "bf16": {{"precision": "bf16", "epochs": {bf16_epochs}}}}}
+if {bf16_epochs} == 0:
+    del VARIANTS["bf16"]
+
+def epoch_cost(over):
+    tc = replace(cfg.train, **over)
     torch.manual_seed(0)
     model = MODELS.get("isoc-vgae").from_config(ds.num_features, cfg.model)
-    res = fit(model, ds.data, cfg.train)
-    out[precision] = res.seconds_per_epoch
-    if precision == "fp32":
-        shapes = []
-        hooks = [m.register_forward_hook(lambda m, i, o: shapes.append((i[0].shape[0], m.weight.shape[1], m.weight.shape[0])))
-                 for m in model.modules() if hasattr(m, "weight") and getattr(m, "weight") is not None
-                 and m.weight.dim() == 2 and type(m).__name__ == "Linear"]
-        model.train(); model(ds.data.x, ds.data.edge_index)
-        for h in hooks: h.remove()
+    res = fit(model, ds.data, tc)
+    return {{"wall": res.seconds_per_epoch, "cpu": res.cpu_seconds_per_epoch, "final_loss": res.history[-1]["loss"]}}, model
+
+torch.manual_seed(0)
+probe = MODELS.get("isoc-vgae").from_config(ds.num_features, cfg.model)
+shapes = []
+hooks = [m.register_forward_hook(lambda m, i, o: shapes.append((i[0].shape[0], m.weight.shape[1], m.weight.shape[0])))
+         for m in probe.modules() if type(m).__name__ == "Linear" and getattr(m, "weight", None) is not None
+         and m.weight.dim() == 2]
+probe.train(); probe(ds.data.x, ds.data.edge_index)
+for h in hooks: h.remove()
+g = torch.Generator().manual_seed(0)
+operands = [(torch.randn(n, i, generator=g), torch.randn(i, o, generator=g), torch.randn(n, o, generator=g))
+            for n, i, o in shapes]
+
 def products():
-    for n, i, o in shapes:
-        x, w, dy = torch.randn(n, i), torch.randn(i, o), torch.randn(n, o)
-        x @ w; dy @ w.t(); x.t() @ dy
-mm = best(products)
-print(json.dumps({{"fp32_epoch_s": out["fp32"], "bf16_epoch_s": out["bf16"], "fp32_matmul_s": mm,
-                  "linear_layers": len(shapes)}}))
+    w, c = clock()
+    for x, wt, dy in operands:
+        x @ wt; dy @ wt.t(); x.t() @ dy
+    w2, c2 = clock()
+    return {{"wall": w2 - w, "cpu": c2 - c}}
+
+rounds = {{k: [] for k in list(VARIANTS) + ["products"]}}
+for r in range({rounds}):
+    for name, over in VARIANTS.items():
+        if name == "bf16" and r > 0:
+            continue
+        rounds[name].append(epoch_cost(over)[0])
+        rounds["products"].append(products())
+best = {{k: {{m: min(x[m] for x in v) for m in ("wall", "cpu")}} for k, v in rounds.items() if v}}
+print(json.dumps({{"best": best, "rounds": rounds, "linear_layers": len(shapes), "shapes": shapes,
+                  "feature_density": float((ds.data.x != 0).float().mean()), "load_average_1min": os.getloadavg()[0]}}))
+"""
+
+DENSITY = r"""
+import json, os, time, torch
+torch.set_num_threads({threads})
+from graphemb.nn.graph_ops import SparseOperator
+n, f, o = 2708, 1433, 512
+g = torch.Generator().manual_seed(0)
+W = torch.randn(o, f, generator=g, requires_grad=True)
+dy = torch.randn(n, o, generator=g)
+def cost(fn, reps=5):
+    out = []
+    for _ in range(reps):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        out.append((time.perf_counter() - w, time.process_time() - c))
+    return min(x[0] for x in out), min(x[1] for x in out)
+rows = []
+for d in ({densities}):
+    x = (torch.rand(n, f, generator=g) < d).float()
+    sp = SparseOperator.from_dense(x)
+    dw, dc = cost(lambda: (x @ W.t()).backward(dy))
+    sw, sc = cost(lambda: sp.mm(W.t()).backward(dy))
+    rows.append({{"density": d, "dense_wall": dw, "dense_cpu": dc, "sparse_wall": sw, "sparse_cpu": sc}})
+print(json.dumps({{"shape": [n, f, o], "rows": rows, "load_average_1min": os.getloadavg()[0]}}))
+"""
+
+COMPILE = r"""
+import json, os, time, torch
+from dataclasses import replace
+torch.set_num_threads({threads})
+from graphemb import api
+from graphemb.config import build_run_config
+from graphemb.models import MODELS
+from graphemb.training.trainer import fit
+cfg = build_run_config("isoc-vgae", dataset={dataset!r}, task="node", preset="paper",
+                       overrides=["train.patience=0", "train.progress=false", "train.seed=0"])
+ds = api.load_data(cfg)
+def run(compile, epochs):
+    torch.manual_seed(0)
+    model = MODELS.get("isoc-vgae").from_config(ds.num_features, cfg.model)
+    w, c = time.perf_counter(), time.process_time()
+    res = fit(model, ds.data, replace(cfg.train, compile=compile, epochs=epochs))
+    return {{"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "epochs": epochs,
+            "losses": [h["loss"] for h in res.history]}}
+e = {epochs}
+out = {{"eager_1": run(False, 1), "eager_n": run(False, e + 1), "compiled_1": run(True, 1), "compiled_n": run(True, e + 1)}}
+torch._dynamo.reset()
+print(json.dumps({{"runs": out, "load_average_1min": os.getloadavg()[0]}}))
 """
 
 
+def child(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"benchmark subprocess failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    import platform
+
+    import torch
+
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())}
+
+
+def save(rec: dict, out: str | None, default: str) -> None:
+    path = Path(out) if out else OUT_DIR / default
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"record: {path}")
+
+
+def command(args, mode: str) -> str:
+    parts = ["python experiments/bench_speed.py"] + ([f"--{mode}"] if mode else [])
+    if mode in ("", "roofline", "compile"):
+        parts += [f"--dataset {args.dataset}", f"--epochs {args.epochs}"]
+    if mode == "roofline":
+        parts += [f"--rounds {args.rounds}", f"--bf16-epochs {args.bf16_epochs}"]
+    if mode == "" and args.models != ALL_MODELS:
+        parts += [f"--models {args.models}"]
+    parts += [f"--threads {args.threads}"]
+    return " ".join(parts)
+
+
+def slug(dataset: str) -> str:
+    return dataset.lower().replace("-", "_")
+
+
 def roofline(args) -> None:
-    code = ROOFLINE.format(dataset=args.dataset, epochs=args.epochs, threads=args.threads)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"IsoC-VGAE paper preset on {args.dataset}, {args.epochs} epochs, {args.threads} thread(s), cpu; "
-          f"{r['linear_layers']} linear layers")
-    print("| | s/epoch | ratio to the dense fp32 products alone |")
-    print("|---|---|---|")
-    print(f"| dense fp32 products (fwd + 2 bwd) | {r['fp32_matmul_s']:.3f} | 1.00x |")
-    for p in ("fp32", "bf16"):
-        print(f"| {p} epoch | {r[p + '_epoch_s']:.3f} | {r[p + '_epoch_s'] / r['fp32_matmul_s']:.2f}x |")
-    print(json.dumps(r))
+    r = child(ROOFLINE.format(dataset=args.dataset, epochs=args.epochs, threads=args.threads,
+                              rounds=args.rounds, bf16_epochs=args.bf16_epochs))
+    rec = {"kind": "roofline", "command": command(args, "roofline"), "dataset": args.dataset, "epochs": args.epochs,
+           "threads": args.threads, "device": "cpu", "machine": machine(), **r}
+    print(roofline_table(rec))
+    save(rec, args.out, f"roofline_{slug(args.dataset)}_cpu.json")
+
+
+def roofline_table(rec: dict) -> str:
+    b = rec["best"]
+    ref = b["products"]
+    lines = [f"IsoC-VGAE `paper` preset on {rec['dataset']}, {rec['epochs']} epochs, {rec['threads']} thread(s), cpu "
+             f"({rec['machine']['cpu_capability']}, native bf16: {rec['machine']['native_bf16']}); "
+             f"{rec['linear_layers']} linear layers; features {100 * rec['feature_density']:.1f} % non-zero; "
+             f"best of {len(rec['rounds']['fp32'])} interleaved round(s); load average {rec['load_average_1min']:.1f}",
+             "", "| | wall s/epoch | ratio (wall) | CPU s/epoch | ratio (CPU) |", "|---|---|---|---|---|",
+             f"| dense fp32 products alone (fwd + 2 bwd) | {ref['wall']:.3f} | 1.00x | {ref['cpu']:.3f} | 1.00x |"]
+    names = {"fp32": "fp32 epoch (default: per-graph operators, sparse features)",
+             "fp32_dense_features": "fp32 epoch, dense features", "fp32_per_step": "fp32 epoch, per-step path "
+             "(`train.graph_ops=false`)", "bf16": "bf16 epoch (autocast)"}
+    for k, label in names.items():
+        if k in b:
+            lines.append(f"| {label} | {b[k]['wall']:.3f} | {b[k]['wall'] / ref['wall']:.2f}x | {b[k]['cpu']:.3f} | "
+                         f"{b[k]['cpu'] / ref['cpu']:.2f}x |")
+    return "\n".join(lines)
+
+
+def density(args) -> None:
+    r = child(DENSITY.format(threads=args.threads, densities="0.013, 0.05, 0.1, 0.15, 0.2, 0.3"))
+    rec = {"kind": "density", "command": command(args, "density"), "threads": args.threads, "device": "cpu",
+           "machine": machine(), **r}
+    print(density_table(rec))
+    save(rec, args.out, "density_cpu.json")
+
+
+def density_table(rec: dict) -> str:
+    n, f, o = rec["shape"]
+    lines = [f"First-layer product `X W` ({n}x{f} by {f}x{o}) forward and weight gradient, dense against CSR "
+             f"(`SparseOperator`), {rec['threads']} thread(s), best of 5; load average {rec['load_average_1min']:.1f}",
+             "", "| non-zero share | dense (ms, CPU) | sparse (ms, CPU) | sparse / dense |", "|---|---|---|---|"]
+    for r in rec["rows"]:
+        lines.append(f"| {100 * r['density']:.1f} % | {1000 * r['dense_cpu']:.0f} | {1000 * r['sparse_cpu']:.0f} | "
+                     f"{r['sparse_cpu'] / r['dense_cpu']:.2f}x |")
+    return "\n".join(lines)
+
+
+def compile_mode(args) -> None:
+    r = child(COMPILE.format(dataset=args.dataset, epochs=args.epochs, threads=args.threads))
+    rec = {"kind": "compile", "command": command(args, "compile"), "dataset": args.dataset, "epochs": args.epochs,
+           "threads": args.threads, "device": "cpu", "machine": machine(), **r}
+    print(compile_table(rec))
+    save(rec, args.out, f"compile_{slug(args.dataset)}_cpu.json")
+
+
+def compile_summary(rec: dict) -> dict:
+    """Steady epoch cost (the runs of 1 + E epochs minus the 1-epoch runs, over E) and the
+    compile time (compiled first epoch minus the eager first epoch), wall and CPU."""
+    r, e = rec["runs"], rec["epochs"]
+    out = {}
+    for m in ("wall", "cpu"):
+        eager = (r["eager_n"][m] - r["eager_1"][m]) / e
+        comp = (r["compiled_n"][m] - r["compiled_1"][m]) / e
+        out[m] = {"eager": eager, "compiled": comp, "ratio": comp / eager,
+                  "compile_s": r["compiled_1"][m] - r["eager_1"][m]}
+    return out
+
+
+def compile_table(rec: dict) -> str:
+    s = compile_summary(rec)
+    lines = [f"IsoC-VGAE `paper` preset on {rec['dataset']}, fp32, {rec['threads']} thread(s), cpu: runs of 1 and "
+             f"{rec['epochs'] + 1} epochs each way; epoch = (run of {rec['epochs'] + 1} - run of 1) / {rec['epochs']}; "
+             f"load average {rec['load_average_1min']:.1f}", "",
+             "| | eager s/epoch | compiled s/epoch | compiled / eager | compile time (s) |", "|---|---|---|---|---|"]
+    for m in ("wall", "cpu"):
+        x = s[m]
+        lines.append(f"| {m} | {x['eager']:.3f} | {x['compiled']:.3f} | {x['ratio']:.2f}x | {x['compile_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def cost(args) -> None:
+    rows = []
+    for spec in args.models.split(","):
+        model, preset = spec.split(":")
+        rows.append(child(CHILD.format(model=model, preset=preset, dataset=args.dataset, epochs=args.epochs,
+                                       threads=args.threads, device=args.device)))
+        print(json.dumps(rows[-1]), flush=True)
+    rec = {"kind": "cost", "command": command(args, ""), "dataset": args.dataset, "epochs": args.epochs,
+           "threads": args.threads, "device": args.device, "machine": machine(), "rows": rows}
+    print(cost_table(rec))
+    save(rec, args.out, f"cost_{slug(args.dataset)}_{args.device}.json")
+
+
+def cost_table(rec: dict) -> str:
+    rows = rec["rows"]
+    ref = next((r for r in rows if r["model"] == "gae"), rows[0])
+    lines = [f"{rec['dataset']}, {rec['epochs']} epochs per model (each in its own process, `paper` preset model and "
+             f"optimiser, schedules off), {rec['threads']} thread(s), {rec['device']}; ratios to {ref['model']} of "
+             "the same run", "",
+             f"| model | preset | wall s/epoch | ratio to {ref['model']} (wall) | CPU s/epoch | ratio to {ref['model']} "
+             "(CPU) | peak RSS (MB) | RSS before training (MB) | load average |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['preset']} | {r['s_per_epoch']:.3f} | {r['s_per_epoch'] / ref['s_per_epoch']:.1f}x | "
+                     f"{r['cpu_s_per_epoch']:.3f} | {r['cpu_s_per_epoch'] / ref['cpu_s_per_epoch']:.1f}x | "
+                     f"{r['peak_mb']:.0f} | {r['rss_before_train_mb']:.0f} | {r['load_average_1min'][0]:.1f} |")
+    return "\n".join(lines)
+
+
+TABLES = {"roofline": roofline_table, "density": density_table, "compile": compile_table, "cost": cost_table}
+
+
+def report(records_dir: Path = OUT_DIR) -> str:
+    """The speed section of RESULTS.md from the records in ``records_dir`` only."""
+    order = ("roofline", "density", "compile", "cost")
+    recs = [json.loads(f.read_text()) for f in sorted(records_dir.glob("*.json"))] if records_dir.is_dir() else []
+    out = []
+    for kind in order:
+        for rec in (r for r in recs if r["kind"] == kind):
+            out += [f"Command: `{rec['command']}`", "", TABLES[kind](rec), ""]
+    return "\n".join(out)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="Cora")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--models", default="gae:default,vgae:default,isoc-vgae:paper,isoc-vgae:default")
+    p.add_argument("--models", default=ALL_MODELS)
     p.add_argument("--roofline", action="store_true", help="IsoC-VGAE epoch vs its dense matrix products")
+    p.add_argument("--rounds", type=int, default=2, help="--roofline: interleaved rounds (best one kept)")
+    p.add_argument("--bf16-epochs", type=int, default=2, help="--roofline: bf16 epochs (first round only; 0 skips)")
+    p.add_argument("--density", action="store_true", help="dense vs sparse first-layer product by feature density")
+    p.add_argument("--compile", action="store_true", help="eager vs train.compile=true epochs")
+    p.add_argument("--out", default=None, help="record file (default under experiments/results/speed/)")
     args = p.parse_args()
     if args.roofline:
         return roofline(args)
-    rows = []
-    for spec in args.models.split(","):
-        model, preset = spec.split(":")
-        code = CHILD.format(model=model, preset=preset, dataset=args.dataset, epochs=args.epochs,
-                            threads=args.threads, device=args.device)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    ref = rows[0]["s_per_epoch"]
-    print(f"dataset {args.dataset}, {args.epochs} epochs, {args.threads} threads, device {args.device}")
-    print("| model | preset | s/epoch | ratio to " + rows[0]["model"] + " | peak memory (MB) |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['preset']} | {r['s_per_epoch']:.3f} | {r['s_per_epoch'] / ref:.1f}x | {r['peak_mb']:.0f} |")
-    print(json.dumps(rows))
+    if args.density:
+        return density(args)
+    if args.compile:
+        return compile_mode(args)
+    return cost(args)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,9 @@ class TrainConfig:
             adjacency, neighbourhood-mean matrix, degrees, sparse copy of sparse features; see
             ``graphemb.nn.graph_ops``) and pass them to every step of a model that takes
             ``ops`` (default ``True``); ``False`` recomputes them from ``edge_index`` per step.
+        sparse_features_below: with ``graph_ops``, input features with fewer non-zeros than this
+            share go through a sparse product in the first GCN layer (default ``0.1``, measured
+            by ``experiments/bench_speed.py --density``); ``0`` keeps them dense.
         distributed: data-parallel training over the processes of a ``torchrun`` launch
             (DistributedDataParallel; gloo on CPU, nccl on CUDA); ``batch_size`` is then per
             process and rank 0 writes the run (``graphemb.training.distributed``).
@@ -190,6 +193,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
     graph_ops: bool = True
+    sparse_features_below: float = field(default=0.1, metadata=check(ge=0, le=1))
     distributed: bool = False
     patience: int = field(default=0, metadata=check(ge=0))
     min_delta: float = field(default=0.0, metadata=check(ge=0))

@@ -22,10 +22,10 @@ from torch import Tensor
 from torch_geometric.utils import remove_self_loops
 
 #: Input features with fewer non-zeros than this share go through a sparse product. Measured
-#: with ``python experiments/bench_speed.py --density`` (Cora's shape, 1 thread; record
-#: ``experiments/results/speed/density_cpu.json``): a CSR product (forward and the weight
-#: gradient) costs 0.16x the dense one at 1.3 % non-zeros, 0.42x at 5 %, 0.86x at 10 % and
-#: 1.17x at 20 %.
+#: with ``python experiments/bench_speed.py --density`` (Cora's shape, 1 thread, CPU time; record
+#: ``experiments/results/speed/density_cpu.json``): the CSR product (forward and the weight
+#: gradient) costs 0.18x the dense one at 1.3 % non-zeros, 0.42x at 5 %, 0.78x at 10 % and
+#: 1.27x at 15 %. ``train.sparse_features_below`` sets it per run.
 SPARSE_FEATURES_BELOW = 0.1
 
 

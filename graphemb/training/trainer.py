@@ -41,6 +41,9 @@ class TrainResult:
         stopped_early: whether early stopping ended training.
         seconds: wall time of the training loop.
         seconds_per_epoch: ``seconds / epochs_run``.
+        cpu_seconds_per_epoch: CPU time of this process (``time.process_time``, all threads)
+            over the epochs run in this call, per epoch; on a loaded machine it is what the
+            wall time would be without waiting for a core.
         peak_memory_mb: peak CUDA memory allocated when on CUDA, else the process's peak
             resident set size (includes data loading).
         best_val_epoch / best_val_score: with ``select_by="val"``, the epoch whose weights were
@@ -54,6 +57,7 @@ class TrainResult:
     stopped_early: bool = False
     seconds: float = 0.0
     seconds_per_epoch: float = 0.0
+    cpu_seconds_per_epoch: float = 0.0
     peak_memory_mb: Optional[float] = None
     best_val_epoch: int = 0
     best_val_score: Optional[float] = None
@@ -267,7 +271,7 @@ def graph_ops_for(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig):
         return None
     from graphemb.nn.graph_ops import GraphOps
 
-    return GraphOps.build(x, data.edge_index)
+    return GraphOps.build(x, data.edge_index, sparse_below=cfg.sparse_features_below)
 
 
 def _check_distributed(data: GraphInput, cfg: TrainConfig, resume: bool) -> None:
@@ -355,7 +359,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
         loop = load_resume_state(checkpoint, stateful, generator, result, device)
         step = loop.epoch * per_epoch
     best_state, wait = loop.best_state, loop.wait
-    start = time.perf_counter()
+    start, cpu_start, first_epoch = time.perf_counter(), time.process_time(), loop.epoch
     bar = progress(range(loop.epoch + 1, cfg.epochs + 1), enabled=cfg.progress if world.is_main else False,
                    desc="train", unit="epoch")
     for epoch in bar:
@@ -409,6 +413,7 @@ def fit(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig, *,
     distributed.check_in_sync(list(model.parameters()), world)
     result.seconds = loop.seconds + time.perf_counter() - start
     result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
+    result.cpu_seconds_per_epoch = (time.process_time() - cpu_start) / max(result.epochs_run - first_epoch, 1)
     result.peak_memory_mb = _peak_memory_mb(device)
     if best_state is not None:
         model.load_state_dict(best_state)
