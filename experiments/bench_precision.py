@@ -99,6 +99,56 @@ def run(rows, precisions, seeds: int, threads: int) -> None:
                       + f"; {tr.seconds_per_epoch:.2f} s/epoch, loss {losses[-1]:.4f}", flush=True)
 
 
+def _mean_std(values):
+    from graphemb.evaluation.stats import summarize
+
+    return summarize(values)
+
+
+def report(records_dir: Path = OUT) -> str:
+    """The precision section of RESULTS.md from the records in ``records_dir`` only.
+
+    Per row and probe: each precision's mean ± population std over its seeds, and
+    ``bf16 - fp32`` of the means; "within noise" when that difference is no larger than the
+    larger of the two seed standard deviations (and both have the same seeds)."""
+    files = sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []
+    recs = [json.loads(f.read_text()) for f in files]
+    out = []
+    for row in dict.fromkeys(r["row"] for r in recs):
+        by_p = {r["precision"]: r for r in recs if r["row"] == row}
+        cpu = next(iter(by_p.values()))["cpu"]
+        out += [f"**{row}** (CPU {cpu['machine']}, {cpu['cpu_capability']}, native bf16 matrix units: "
+                f"{'yes' if cpu['native_bf16'] else 'no'}; torch {cpu['torch']})", ""]
+        for p, r in by_p.items():
+            out.append(f"- {p}: `{r['command']}` (`experiments/results/precision/{row}_{p}.json`)")
+        out += ["", "| precision | seeds | " + " | ".join(f"{q['protocol']} (%)" for q in next(iter(by_p.values()))["records"])
+                + " | wall s/epoch | CPU s/epoch | final loss (finite) |", "|---" * (5 + len(next(iter(by_p.values()))["records"])) + "|"]
+        for p, r in by_p.items():
+            seeds = r["seeds"]
+            cells = [f"{100 * q['mean']:.2f} ± {100 * q['std']:.2f}" for q in r["records"]]
+            wall = sum(x["seconds_per_epoch"] for x in seeds) / len(seeds)
+            cpu_s = sum(x["cpu_seconds_per_epoch"] for x in seeds) / len(seeds)
+            loss = ", ".join(f"{x['final_loss']:.4f}" for x in seeds)
+            finite = "yes" if all(x["loss_finite"] for x in seeds) else "**no**"
+            out.append(f"| {p} | {len(seeds)} | " + " | ".join(cells) + f" | {wall:.2f} | {cpu_s:.2f} | {loss} ({finite}) |")
+        if {"fp32", "bf16"} <= set(by_p):
+            a, b = by_p["fp32"], by_p["bf16"]
+            n = min(len(a["seeds"]), len(b["seeds"]))
+            out.append("")
+            for qa, qb in zip(a["records"], b["records"]):
+                ma, sa = _mean_std(qa["values"][:n])
+                mb, sb = _mean_std(qb["values"][:n])
+                d = mb - ma
+                verdict = "within noise" if abs(d) <= max(sa, sb) else "**outside noise**"
+                out.append(f"- {qa['protocol']}: bf16 - fp32 = {100 * d:+.2f} points over seeds 0..{n - 1} "
+                           f"(seed std fp32 {100 * sa:.2f}, bf16 {100 * sb:.2f}): {verdict}.")
+            ca = sum(x["cpu_seconds_per_epoch"] for x in a["seeds"][:n]) / n
+            cb = sum(x["cpu_seconds_per_epoch"] for x in b["seeds"][:n]) / n
+            out.append(f"- epoch cost bf16 / fp32: {cb / ca:.2f}x (CPU seconds, same seeds, same process).")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", required=True, help="comma-separated row names of experiments/run_results.py")

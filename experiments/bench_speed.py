@@ -324,14 +324,16 @@ def cost_table(rec: dict) -> str:
 TABLES = {"roofline": roofline_table, "density": density_table, "compile": compile_table, "cost": cost_table}
 
 
-def report(records_dir: Path = OUT_DIR) -> str:
-    """The speed section of RESULTS.md from the records in ``records_dir`` only."""
-    order = ("roofline", "density", "compile", "cost")
+def report(records_dir: Path = OUT_DIR, kinds=("cost", "roofline", "density", "compile")) -> str:
+    """The speed blocks of RESULTS.md (records of the given kinds, in that order) from the
+    records in ``records_dir`` only."""
     recs = [json.loads(f.read_text()) for f in sorted(records_dir.glob("*.json"))] if records_dir.is_dir() else []
     out = []
-    for kind in order:
+    for kind in kinds:
         for rec in (r for r in recs if r["kind"] == kind):
             out += [f"Command: `{rec['command']}`", "", TABLES[kind](rec), ""]
+    if not out:
+        out = [f"No records of {', '.join(kinds)} are stored yet."]
     return "\n".join(out)
 
 

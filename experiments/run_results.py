@@ -306,9 +306,17 @@ def report() -> str:
             out += ["", f"Official code: {fmt_reference(official)}."]
         out.append("")
     out += ["## Choosing the IsoC-VGAE `default` preset (validation only)", "", tuning_report().strip(), ""]
-    out += ["## Speed and memory on Cora", "",
-            "Seconds per training epoch and peak memory (CUDA: max allocated; CPU: process peak RSS), from",
-            "`python experiments/bench_speed.py` (command and settings in the first line of each block).", ""]
+    out += ["## Speed and memory", "",
+            "Generated from the records of `experiments/bench_speed.py` (`experiments/results/speed/`) and",
+            "`experiments/bench_precision.py` (`experiments/results/precision/`); each block names its command.",
+            "The CPU rows ran on this project's shared 2-core machine (load average 5-10 from other jobs),",
+            "1 thread: ratios within one run are what count, and CPU seconds (`time.process_time`) stand",
+            "beside wall seconds because wall time includes waiting for a core.", "",
+            "### Training cost per model (issue 8)", ""]
+    out += [_sibling("bench_speed").report(kinds=("cost",)).strip(), ""]
+    out += ["### IsoC-VGAE against its dense matrix products (issue 9 §5)", "",
+            _sibling("bench_speed").report(kinds=("roofline", "density", "compile")).strip(), ""]
+    out += ["### fp32 against bf16 (`train.precision`)", "", _sibling("bench_precision").report().strip(), ""]
     for f in sorted(RESULTS.glob("bench_*.md")):
         out += ["```", f.read_text().strip().split("\n[")[0], "```", ""]
     cost = [e for e in refs if e["model"] == "isoc-vgae" and e["metric"] in ("seconds_per_epoch", "peak_memory_mb")]
@@ -325,6 +333,16 @@ def report() -> str:
             body = [("#" + line if line.startswith("#") else line) for line in body]  # nest headings
             out += [f"## {title} (from experiments/{sub}/RESULTS.md)", ""] + body + [""]
     return "\n".join(out)
+
+
+def _sibling(name: str):
+    """Another script of experiments/ as a module (their report functions render its records)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 TUNING, TUNING_MD = RESULTS / "tuning", RESULTS / "tuning.md"

@@ -46,3 +46,18 @@ def test_compiled_training_matches_eager():
     _, eager = _train("fp32")
     _, comp = _train("fp32", compile=True)
     assert [h["loss"] for h in comp.history] == pytest.approx([h["loss"] for h in eager.history], rel=1e-4)
+
+
+def test_bf16_on_a_cpu_without_bf16_units_warns_and_with_them_does_not(monkeypatch):
+    import warnings
+
+    from graphemb.training import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without AVX512-BF16 or AMX"):
+        autocast_context("bf16", torch.device("cpu"))
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        autocast_context("bf16", torch.device("cpu"))
+        autocast_context("fp32", torch.device("cpu"))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import ContextManager
 
 import torch
@@ -17,13 +18,25 @@ import torch
 PRECISIONS = ("fp32", "bf16")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX); without
+    either, torch emulates bf16 products, far slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def autocast_context(precision: str, device: torch.device) -> ContextManager:
-    """The context one training step (forward + loss) runs in."""
+    """The context one training step (forward + loss) runs in. bf16 on a CPU without native
+    bf16 matrix units warns (it is slower than fp32 there, see :func:`cpu_has_native_bf16`)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "bf16":
         if device.type not in ("cpu", "cuda"):
             raise ValueError(f"train.precision=bf16 supports cpu and cuda, not {device.type}")
+        if device.type == "cpu" and not cpu_has_native_bf16():
+            warnings.warn("train.precision=bf16 on a CPU without AVX512-BF16 or AMX: torch emulates bf16 matrix "
+                          f"products ({torch.backends.cpu.get_cpu_capability()} here), which makes training slower "
+                          "than fp32, not faster (experiments/RESULTS.md, precision); use train.precision=fp32 "
+                          "on this machine", RuntimeWarning, stacklevel=2)
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     raise ValueError(f"train.precision must be one of {PRECISIONS}, got {precision!r}")
 
