@@ -15,7 +15,7 @@ count; ratios to GAE of the same run::
 ``--roofline`` (issue 9 §5): full-batch IsoC-VGAE (``paper`` preset) epochs as a ratio to the
 same dense fp32 matrix products alone (every linear layer's forward ``X W`` and both backward
 products ``dY W^T``, ``X^T dY``, shapes recorded from a real forward pass; operands allocated
-before the clock starts), all in one process. Variants: the default trainer (per-graph
+before the clock starts), all in one process, after a discarded warm-up epoch. Variants: the default trainer (per-graph
 operators, sparse features), the same with dense features, the per-step path
 (``train.graph_ops=false``), and bf16 autocast (``--bf16-epochs``, 0 to skip). Rounds are
 interleaved and the best round of each is reported::
@@ -111,6 +111,7 @@ def products():
     w2, c2 = clock()
     return {{"wall": w2 - w, "cpu": c2 - c}}
 
+epoch_cost({{"epochs": 1}}); products()  # warm-up (allocator, MKL, lazy init), not recorded
 rounds = {{k: [] for k in list(VARIANTS) + ["products"]}}
 for r in range({rounds}):
     for name, over in VARIANTS.items():
