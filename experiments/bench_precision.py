@@ -110,7 +110,7 @@ def report(records_dir: Path = OUT) -> str:
 
     Per row and probe: each precision's mean ± population std over its seeds, and
     ``bf16 - fp32`` of the means; "within noise" when that difference is no larger than the
-    larger of the two seed standard deviations (and both have the same seeds)."""
+    larger of the two seed standard deviations over the seeds both have (not judged below two)."""
     files = sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []
     recs = [json.loads(f.read_text()) for f in files]
     out = []
@@ -139,7 +139,8 @@ def report(records_dir: Path = OUT) -> str:
                 ma, sa = _mean_std(qa["values"][:n])
                 mb, sb = _mean_std(qb["values"][:n])
                 d = mb - ma
-                verdict = "within noise" if abs(d) <= max(sa, sb) else "**outside noise**"
+                verdict = ("within noise" if abs(d) <= max(sa, sb) else "**outside noise**") if n >= 2 else \
+                    "not judged (one seed each; the seed-to-seed spread needs at least two)"
                 out.append(f"- {qa['protocol']}: bf16 - fp32 = {100 * d:+.2f} points over seeds 0..{n - 1} "
                            f"(seed std fp32 {100 * sa:.2f}, bf16 {100 * sb:.2f}): {verdict}.")
             ca = sum(x["cpu_seconds_per_epoch"] for x in a["seeds"][:n]) / n
