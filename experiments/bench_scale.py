@@ -241,7 +241,7 @@ def report(records: Optional[List[Dict]] = None, legacy: Optional[List[Dict]] = 
                 "| embed CPU s | embed wall s | peak RSS train / embed (MB) | ratio to sage (train, embed) |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         sage = {r["n"]: r for r in records if r["stage"] == SAGE and "error" not in r}
-        for r in records:
+        for r in sorted(records, key=lambda r: r["n"]):  # stable: each size's stages in run order
             if r["stage"] == "build":
                 out.append(f"| {r['n']} | {r['edges']} | build | | {r['build_cpu_s']:.1f} | "
                            f"{r['build_wall_s']:.1f} | | | | {r['build_peak_rss_mb']:.0f} | |")

@@ -50,8 +50,9 @@ def test_trimmed_rows_equal_the_full_pass_over_the_subgraph(conv, reach):
 def test_isoc_vgae_trimmed_step_is_the_untrimmed_step_and_reads_few_rows():
     """The sampled IsoC-VGAE step with the hop layout (encoder trimmed, neighbourhood means over
     the seeds' in-edges only) gives the loss and gradients of the same step over the whole
-    subgraph; h^2 is computed at the seeds only, h^1 within one hop."""
-    _, _, b = _batch(fanout=(5, 3))
+    subgraph (full fan-out, one hop more than the encoder reads, so that both normalise GCN by
+    the true degrees); h^2 is computed at the seeds only, h^1 within one hop."""
+    _, _, b = _batch(fanout=(-1, -1, -1), n=2000, seeds=4)
     cfg = MODELS.get("isoc-vgae").Config()
     cfg = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, hidden_channels=8))
     torch.manual_seed(0)
@@ -84,3 +85,36 @@ def test_a_layout_that_does_not_fit_the_subgraph_is_refused():
         encode_sampled(enc, b.x, b.edge_index[:, :-1], NodeBatch.from_data(b).layout)
     with pytest.raises(ValueError, match="edge count per expanded hop"):
         HopLayout.of([3, 4], [1, 2])
+
+
+def _gcn(layers=2, act_last=False):
+    torch.manual_seed(0)
+    return GNNEncoder(6, EncoderConfig(conv="gcn", hidden_channels=8, num_layers=layers, norm="batch",
+                                       act_last=act_last)).eval()
+
+
+def test_full_graph_degrees_make_a_full_fanout_batch_of_L_hops_the_full_graph_pass():
+    """With the full graph's degrees, L hops at full fan-out give the full graph's h^L at the
+    seeds; the subgraph's own normalisation (outermost nodes of degree 0) does not."""
+    data, sub, b = _batch(fanout=(-1, -1))
+    lay = NodeBatch.from_data(b).layout
+    enc = _gcn()
+    truth = enc(data.x, data.edge_index)[-1][sub.n_id[:lay.num_seeds]]
+    fixed = encode_sampled(enc, b.x, b.edge_index, lay, degree=b.global_degree)[-1]
+    assert torch.allclose(fixed, truth, atol=1e-5)
+    assert not torch.allclose(encode_sampled(enc, b.x, b.edge_index, lay)[-1], truth, atol=1e-3)
+
+
+def test_sampled_gcn_layer_is_an_unbiased_estimate_of_the_full_graphs():
+    data = make_sbm(num_nodes=200, avg_degree=12, feature_dim=6, num_classes=3, seed=1)
+    csr, deg = to_csr(data.edge_index, 200), global_degree(data.edge_index, 200)
+    enc = _gcn(layers=1)
+    seeds = torch.arange(0, 200, 10)
+    truth = enc(data.x, data.edge_index)[-1][seeds]
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([encode_sampled(enc, b.x, b.edge_index, NodeBatch.from_data(b).layout, degree=b.global_degree)[-1]
+                         for b in (subgraph_batch(data, sample_subgraph(csr, seeds, [3], g), seeds.numel(), deg)
+                                   for _ in range(400))])
+    err = (draws.mean(0) - truth).abs()
+    se = draws.std(0) / 20  # standard error of the mean of 400 draws
+    assert bool((err <= 5 * se + 1e-6).all()) and float(draws.std(0).mean()) > 0.01  # really random

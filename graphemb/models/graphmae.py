@@ -193,10 +193,10 @@ class GraphMAE(EmbeddingModel):
             # one-layer decoder reads), the decoder at the seeds (``recon`` holds their rows).
             from graphemb.nn.sampled import encode_sampled
 
-            layers = encode_sampled(self.encoder, m.x, edge_index, nb.layout, reach=1)
+            layers = encode_sampled(self.encoder, m.x, edge_index, nb.layout, reach=1, degree=nb.degree)
             rows = layers[-1].size(0)
             rep = self.encoder_to_decoder(layers[-1]).index_fill(0, m.mask_nodes[m.mask_nodes < rows], 0.0)
-            recon = encode_sampled(self.decoder, rep, edge_index, nb.layout)[-1]
+            recon = encode_sampled(self.decoder, rep, edge_index, nb.layout, degree=nb.degree)[-1]
             return ModelOutput(z=layers[-1], layers=layers, extras={"recon": recon, "mask_nodes": m.mask_nodes})
         layers = self.encoder(m.x, edge_index, batch)
         rep = self.encoder_to_decoder(layers[-1]).index_fill(0, m.mask_nodes, 0.0)  # re-mask

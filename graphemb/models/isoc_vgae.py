@@ -260,14 +260,14 @@ class IsoCVGAE(EmbeddingModel):
         """Encoder over the whole (sub)graph; with a seed mini-batch ``nb`` the decoder runs on
         the seeds only (``extras["on_seeds"]``), the only nodes the loss reads. When ``nb`` has a
         hop layout (a sampled subgraph), layer ``l`` is computed only within ``L - l`` hops of
-        the seeds (:func:`graphemb.nn.sampled.encode_sampled`): ``h^L`` at the seeds, ``h^{l}``
-        where the seeds' neighbourhood means of the targets read it; ``layers[l]`` then holds a
-        prefix of the subgraph's rows (seeds first)."""
+        the seeds (:func:`graphemb.nn.sampled.encode_sampled`, GCN with the full graph's
+        degrees): ``h^L`` at the seeds, ``h^{l}`` where the seeds' neighbourhood means of the
+        targets read it; ``layers[l]`` then holds a prefix of the subgraph's rows (seeds first)."""
         on_seeds = nb is not None
         if on_seeds and nb.layout is not None:
             from graphemb.nn.sampled import encode_sampled
 
-            layers = encode_sampled(self.encoder, x, edge_index, nb.layout)
+            layers = encode_sampled(self.encoder, x, edge_index, nb.layout, degree=nb.degree)
             s = nb.layout.num_seeds
             records = self.decoder([h[:s] for h in layers])
         else:

@@ -14,10 +14,11 @@ the same subgraph:
 * SAGE / GIN / GAT aggregate over in-edges only, so the rows of hop ``<= t`` need the edges into
   them (a prefix of the edge list) and their sources (a prefix of the nodes); they run as
   bipartite convs ``conv((h_src, h_dst), edges)``;
-* GCN's normalisation ``1 / sqrt(d_u d_v)`` reads the subgraph degree of every source, so the
-  degrees come from the whole subgraph (once per pass) and the layer runs as
-  ``(A_hat h) W + b`` over the needed rows (aggregate first: ``A_hat`` over the narrower of the
-  two widths, the dense product on the target rows only), the same numbers as ``A_hat (h W) + b``.
+* GCN's normalisation ``1 / sqrt(d_u d_v)`` reads the degree of every source, so the degrees
+  are computed once per pass (from the whole subgraph, or the full graph's, see ``degree`` in
+  :func:`encode_sampled`) and the layer runs as ``(A_hat h) W + b`` over the needed rows
+  (aggregate first when that is cheaper: the dense product on the target rows only), the same
+  numbers as ``A_hat (h W) + b``.
 
 BatchNorm in training mode takes its statistics over the computed rows only, i.e. over nodes
 with sampled neighbourhoods (the outermost nodes of a full pass only see themselves).
@@ -25,7 +26,7 @@ with sampled neighbourhoods (the outermost nodes of a full pass only see themsel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -68,14 +69,14 @@ class HopLayout:
         return sum(self.edges[:h + 1]) if h >= 0 else 0
 
 
-def _gcn_rows(conv, h: Tensor, src: Tensor, dst: Tensor, isd_src: Tensor, isd: Tensor, n_dst: int) -> Tensor:
-    """GCNConv (default normalisation) at the first ``n_dst`` rows: ``sum_u w_uv h_u W + h_v W
-    / d_v + b`` with ``w_uv = isd_u isd_v`` (``isd = deg_hat^-1/2`` of the whole subgraph;
-    ``isd_src`` the source's per edge, 0 on self loops, which GCN replaces)."""
+def _gcn_rows(conv, h: Tensor, src: Tensor, dst: Tensor, coef: Tensor, self_coef: Tensor, n_dst: int) -> Tensor:
+    """GCNConv at the first ``n_dst`` rows: ``sum_e coef_e h_src(e) W + self_coef_v h_v W + b``
+    over the edges ``src -> dst`` (coefficients per edge and per target row, see
+    :func:`encode_sampled`)."""
     w = conv.lin.weight  # [out, in]
     n_src = h.size(0)
-    coef = (isd_src * isd[dst]).to(h.dtype).unsqueeze(-1)
-    self_coef = (isd[:n_dst] ** 2).to(h.dtype).unsqueeze(-1)
+    coef = coef.to(h.dtype).unsqueeze(-1)
+    self_coef = self_coef[:n_dst].to(h.dtype).unsqueeze(-1)
     # Aggregate at the narrower width: A_hat h then W (cost E*in + n_dst*in*out) or h W then
     # A_hat (cost n_src*in*out + E*out); same result up to rounding.
     if n_dst * w.size(1) * w.size(0) + src.numel() * w.size(1) <= n_src * w.size(1) * w.size(0) + src.numel() * w.size(0):
@@ -91,13 +92,23 @@ def _gcn_rows(conv, h: Tensor, src: Tensor, dst: Tensor, isd_src: Tensor, isd: T
     return out
 
 
-def encode_sampled(encoder, x: Tensor, edge_index: Tensor, layout: HopLayout, reach: int = 0) -> List[Tensor]:
+def encode_sampled(encoder, x: Tensor, edge_index: Tensor, layout: HopLayout, reach: int = 0,
+                   degree: Optional[Tensor] = None) -> List[Tensor]:
     """``encoder(x, edge_index)`` (a :class:`graphemb.nn.encoders.GNNEncoder`) on a hop-ordered
     sampled subgraph, layer ``l`` (1-based, of ``L``) computed only at the nodes within
     ``reach + L - l`` hops of the seeds: the ``l``-th returned tensor holds the first
     ``layout.nodes_within(reach + L - l)`` rows of the full pass (all rows when that reaches the
     outermost hop). ``reach``: hops that the model still aggregates over after the encoder
     (``0`` when the loss reads ``h^L`` at the seeds only; ``1`` for a one-layer GNN decoder).
+
+    ``degree`` (the full-graph in-degree of every subgraph node, self loops excluded; the
+    :class:`~graphemb.models.base.NodeBatch`'s ``degree``): GCN layers then use the full graph's
+    normalisation ``1 / sqrt((d_u + 1)(d_v + 1))`` and scale the sum over the ``k_v`` sampled
+    neighbours of ``v`` by ``d_v / k_v``, an unbiased estimate of the full graph's layer given
+    its inputs (exact at full fan-out), as layer-wise inference computes it. Without ``degree``
+    the subgraph's own normalisation (PyG ``GCNConv`` on the subgraph, whose outermost nodes have
+    degree 0). Mean (SAGE) and attention (GAT) aggregators are unaffected; GIN's sum is not
+    rescaled.
 
     Shapes: ``x [n', F]`` with ``n'`` at least the rows within ``reach + L`` hops (up to ``n =
     sum(layout.nodes)``, e.g. a previous ``encode_sampled``'s output), ``edge_index [2,
@@ -115,12 +126,20 @@ def encode_sampled(encoder, x: Tensor, edge_index: Tensor, layout: HopLayout, re
                          f"HopLayout ({n} nodes, {need} rows needed, {sum(layout.edges)} edges); build the "
                          "layout from the sampler that made the subgraph")
     src_all, dst_all = edge_index[0], edge_index[1]
-    isd = None
+    coef_all = self_coef = None
     if any(isinstance(c, GCNConv) for c in encoder.convs):
         loops = src_all == dst_all  # existing self loops: GCN replaces them by one of weight 1
-        deg_hat = torch.bincount(dst_all[~loops], minlength=n).to(x.dtype) + 1
+        sampled = torch.bincount(dst_all[~loops], minlength=n).to(x.dtype)
+        if degree is None:  # the subgraph's own GCN normalisation
+            deg_hat, scale = sampled + 1, torch.ones_like(sampled)
+        else:  # the full graph's, each sampled sum scaled up to the whole neighbourhood
+            if degree.numel() != n:
+                raise ValueError(f"degree has {degree.numel()} entries for a subgraph of {n} nodes")
+            deg_hat = degree.to(x.dtype) + 1
+            scale = degree.to(x.dtype) / sampled.clamp(min=1)
         isd = deg_hat.rsqrt()
-        isd_src = torch.where(loops, torch.zeros_like(isd[src_all]), isd[src_all])
+        coef_all = torch.where(loops, torch.zeros_like(src_all, dtype=x.dtype), isd[src_all] * isd[dst_all] * scale[dst_all])
+        self_coef = deg_hat.reciprocal()
     out: List[Tensor] = []
     h = x
     before = cfg.dropout_position == "before"
@@ -139,7 +158,7 @@ def encode_sampled(encoder, x: Tensor, edge_index: Tensor, layout: HopLayout, re
         if isinstance(conv, GCNConv):
             if not (conv.normalize and conv.add_self_loops and not conv.improved):
                 raise ValueError("encode_sampled supports GCNConv with its default normalisation only")
-            h = _gcn_rows(conv, h, src, dst, isd_src[:n_edges], isd, n_dst)
+            h = _gcn_rows(conv, h, src, dst, coef_all[:n_edges], self_coef, n_dst)
         else:
             h = conv((h, h[:n_dst]), torch.stack([src, dst]))
         if post:
