@@ -10,7 +10,8 @@ the same process, so the ratios compare runs under the same machine load:
   ``step_loss``, Adam over ``model.param_groups``), then layer-wise embedding of every node
   (:func:`graphemb.training.inference.embed_nodes_layerwise`, chunks of 65536 nodes);
 * ``isoc-full`` / ``graphmae-full``: the same epoch full batch (where it fits), same embedding;
-* ``sage``: the reference, PyG GraphSAGE (2 layers, same width) + ``NeighborLoader`` with the
+* ``sage``: the reference, PyG GraphSAGE (2 layers, same hidden width,
+  10 output classes) + ``NeighborLoader`` with the
   same fan-out and batch (cross-entropy on the seeds), then PyG's layer-wise ``inference``.
 
 Every stage is timed in CPU seconds of the process (``time.process_time``) and wall seconds:
@@ -173,7 +174,7 @@ def child(args) -> None:
                   command=args.command)
 
     def emit(**r) -> None:
-        r = dict(common, **r, process_peak_rss_mb=_process_peak_mb(), loadavg=os.getloadavg()[0],
+        r = dict(common, **r, process_peak_rss_mb=_process_peak_mb(), loadavg=os.getloadavg()[0], nice=os.nice(0),
                  finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         print(json.dumps(r), flush=True)
 
@@ -229,7 +230,7 @@ def report(records: Optional[List[Dict]] = None, legacy: Optional[List[Dict]] = 
                 f"[{r0['fanout']}], {r0['batch_size']} seeds per batch, width {r0['width']}, sampler "
                 f"`{r0['sampler']}`, {r0['threads']} thread; embedding: every node, layer by layer in chunks "
                 "of 65536 nodes with full neighbourhoods. The machine (2 cores) was shared with other jobs "
-                "(load average in the records), so **CPU seconds of the process** (`time.process_time`, "
+                "(load average in the records; the runs were niced, `nice` in the records), so **CPU seconds of the process** (`time.process_time`, "
                 "1 thread) are the figures to judge; wall seconds are shown beside them. Peak RSS: the "
                 "stage's own high-water mark (reset at its start; includes the graph held by the "
                 "process). `ratio` = the stage's CPU seconds for the training epoch (for the embedding) over "
@@ -331,8 +332,9 @@ def main() -> None:
         child(args)
         return
     command = "python experiments/bench_scale.py " + " ".join(sys.argv[1:])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                            text=True).stdout.strip()
+    stamp = HERE.parent / "COMMIT"  # a snapshot of the tree (git archive) names its commit here
+    commit = stamp.read_text().strip() if stamp.is_file() else subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for n in (int(s) for s in args.sizes.split(",")):
