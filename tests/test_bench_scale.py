@@ -32,7 +32,7 @@ def _rec(stage, n=1000, batches=10, total=10, cpu=10.0, embed=2.0, peak=100.0, *
 def test_partial_epochs_are_extrapolated_marked_and_ratios_compare_whole_epochs():
     mod = _bench()
     recs = [_rec("isoc-vgae-mini", cpu=30.0), _rec(mod.SAGE, batches=2, total=10, cpu=4.0, embed=1.0)]
-    md = mod.report(recs, legacy=[])
+    md = mod.report(recs, legacy=[], profiles=[])
     sage_row = next(line for line in md.splitlines() if line.startswith("| 1000 |") and "GraphSAGE" in line)
     assert "| 2 / 10 | 20.0 (extrap.) | 40.0 (extrap.) |" in sage_row  # 4 s for 2 of 10 batches
     isoc_row = next(line for line in md.splitlines() if line.startswith("| 1000 |") and "IsoC-VGAE mini-batch" in line)
@@ -43,9 +43,9 @@ def test_partial_epochs_are_extrapolated_marked_and_ratios_compare_whole_epochs(
 def test_the_1m_target_counts_train_plus_embed_cpu_and_the_peak():
     mod = _bench()
     n = 1_000_000
-    ok = mod.report([_rec("isoc-vgae-mini", n=n, cpu=900.0, embed=200.0, peak=7000.0)], legacy=[])
+    ok = mod.report([_rec("isoc-vgae-mini", n=n, cpu=900.0, embed=200.0, peak=7000.0)], legacy=[], profiles=[])
     assert "18.3 min CPU" in ok and "**met**" in ok
-    slow = mod.report([_rec("isoc-vgae-mini", n=n, batches=100, total=1000, cpu=100.0, embed=200.0)], legacy=[])
+    slow = mod.report([_rec("isoc-vgae-mini", n=n, batches=100, total=1000, cpu=100.0, embed=200.0)], legacy=[], profiles=[])
     assert "20.0 min CPU" in slow and "**not met**" in slow and "extrapolated from 100 of 1000 batches" in slow
-    fat = mod.report([_rec("isoc-vgae-mini", n=n, cpu=100.0, peak=9000.0)], legacy=[])
+    fat = mod.report([_rec("isoc-vgae-mini", n=n, cpu=100.0, peak=9000.0)], legacy=[], profiles=[])
     assert "**not met**" in fat
