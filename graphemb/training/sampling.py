@@ -14,7 +14,9 @@ list; hubs draw offsets with replacement and redraw the repeats, so a hub costs 
 model needs to optimise the full-graph objective on the seeds (see
 :class:`graphemb.models.base.NodeBatch`, built by :func:`node_batch_of`): ``n_id`` (global ids),
 ``seed_mask``, ``global_degree`` (full-graph degree of every sampled node) and
-``global_num_nodes``; for models whose loss is over node pairs (``model.seed_kind ==
+``global_num_nodes``, ``num_sampled_nodes`` / ``num_sampled_edges`` per hop (nodes ordered by hop,
+seeds first; edges by the hop of their target: the :class:`~graphemb.nn.sampled.HopLayout` with
+which a model computes each layer only where its loss reads it); for models whose loss is over node pairs (``model.seed_kind ==
 "edges"``), seed *edges* (PyG's ``LinkNeighborLoader`` pattern): ``pos_edge_index`` (a batch of
 the graph's edges) and ``neg_edge_index`` (as many uniform random pairs), in local ids, with
 their endpoints as the seeds.
