@@ -243,20 +243,21 @@ def report(records: Optional[List[Dict]] = None, legacy: Optional[List[Dict]] = 
                 "linearly (measured x total / measured), marked `(extrap.)`.", "",
                 "Commands:", ""] + [f"- `{c}`" for c in cmds] + [""]
         out += ["`CPU s` / `wall s`: the graph's build, or one training epoch; `CPU us / sampled edge`: training "
-                "CPU seconds over the edges of all trained batches (flat = cost linear in the edges). The "
+                "CPU seconds over the edges of all trained batches (the per-batch cost is linear in the batch's nodes "
+                "and edges; a batch stops growing once N is well above the ~60k nodes it can reach). The "
                 "reference is PyG's `GraphSAGE(128, width, num_layers=2, out_channels=10)` trained with "
                 "cross-entropy on the seeds' classes; its embedding is PyG's `inference` (output width 10).", "",
-                "| N | directed edges | stage | batches | CPU s | wall s | CPU us / sampled edge "
+                "| N | directed edges | stage | batches | CPU s | wall s | mean batch nodes / edges | CPU us / sampled edge "
                 "| embed CPU s | embed wall s | peak RSS train / embed (MB) | ratio to sage (train, embed) |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         sage = {r["n"]: r for r in records if r["stage"] == SAGE and "error" not in r}
         for r in sorted(records, key=lambda r: r["n"]):  # stable: each size's stages in run order
             if r["stage"] == "build":
                 out.append(f"| {r['n']} | {r['edges']} | build | | {r['build_cpu_s']:.1f} | "
-                           f"{r['build_wall_s']:.1f} | | | | {r['build_peak_rss_mb']:.0f} | |")
+                           f"{r['build_wall_s']:.1f} | | | | | {r['build_peak_rss_mb']:.0f} | |")
                 continue
             if "error" in r:
-                out.append(f"| {r['n']} | {r.get('edges', '')} | {r['stage']} | | error: {r['error']} | | | | | | |")
+                out.append(f"| {r['n']} | {r.get('edges', '')} | {r['stage']} | | error: {r['error']} | | | | | | | |")
                 continue
             extrap = r["batches"] < r["batches_total"]
             tag = " (extrap.)" if extrap else ""
@@ -267,7 +268,8 @@ def report(records: Optional[List[Dict]] = None, legacy: Optional[List[Dict]] = 
                          f"{r['embed_cpu_s'] / b['embed_cpu_s']:.2f}x")
             per_edge = 1e6 * r["train_cpu_s"] / (r["batches"] * r["batch_edges"]) if r["batch_edges"] else 0.0
             out.append(f"| {r['n']} | {r['edges']} | {_label(r)} | {r['batches']} / {r['batches_total']} | "
-                       f"{_epoch(r, 'train_cpu_s'):.1f}{tag} | {_epoch(r, 'train_wall_s'):.1f}{tag} | {per_edge:.2f} | "
+                       f"{_epoch(r, 'train_cpu_s'):.1f}{tag} | {_epoch(r, 'train_wall_s'):.1f}{tag} | "
+                       f"{r['batch_nodes']:.0f} / {r['batch_edges']:.0f} | {per_edge:.2f} | "
                        f"{r['embed_cpu_s']:.1f} | {r['embed_wall_s']:.1f} | "
                        f"{r['train_peak_rss_mb']:.0f} / {r['embed_peak_rss_mb']:.0f} | {ratio} |")
         out += ["", _target(records), ""]
