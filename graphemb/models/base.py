@@ -33,6 +33,7 @@ from graphemb.registry import Registry
 
 if TYPE_CHECKING:
     from graphemb.augment.draws import KeyedDraws
+    from graphemb.nn.sampled import HopLayout
 
 
 @dataclass
@@ -74,6 +75,11 @@ class NodeBatch:
     graph (``seed_mask`` any subset, ``degree`` = the graph's degree) gives the full-batch loss
     restricted to those seeds, which the per-model test template compares against.
 
+    ``layout`` (:class:`graphemb.nn.sampled.HopLayout`, set by the samplers): the subgraph's
+    nodes are ordered by hop, seeds first, and its edges by the hop of their target, so a model
+    may compute each layer only where the loss reads it (:func:`graphemb.nn.sampled.encode_sampled`;
+    the seeds are then the first ``layout.num_seeds`` rows). ``None``: no such order is known.
+
     Shapes: ``seed_mask [n]`` bool, ``degree [n]`` float, ``n_id [n]`` long, pair tensors
     ``[2, P]``; ``key`` the step's 32-bit random key (drawn from torch's RNG by :meth:`from_data`).
     """
@@ -85,6 +91,7 @@ class NodeBatch:
     pos_edge_index: Optional[Tensor] = None
     neg_edge_index: Optional[Tensor] = None
     key: int = 0
+    layout: Optional["HopLayout"] = None
 
     @property
     def num_seeds(self) -> int:
@@ -109,7 +116,12 @@ class NodeBatch:
         ``None`` for a full graph / a batch of graphs."""
         if getattr(data, "seed_mask", None) is None:
             return None
-        return cls(seed_mask=data.seed_mask, degree=data.global_degree, num_nodes=int(data.global_num_nodes),
+        layout = None
+        if getattr(data, "num_sampled_edges", None) is not None:
+            from graphemb.nn.sampled import HopLayout
+
+            layout = HopLayout.of(data.num_sampled_nodes, data.num_sampled_edges)
+        return cls(layout=layout, seed_mask=data.seed_mask, degree=data.global_degree, num_nodes=int(data.global_num_nodes),
                    n_id=getattr(data, "n_id", None), pos_edge_index=getattr(data, "pos_edge_index", None),
                    neg_edge_index=getattr(data, "neg_edge_index", None),
                    key=int(torch.randint(0, 2**32, (), dtype=torch.long)))

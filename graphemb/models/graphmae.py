@@ -181,11 +181,23 @@ class GraphMAE(EmbeddingModel):
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
                 nb: Optional[NodeBatch] = None) -> ModelOutput:
-        """Seed mini-batch ``nb``: the mask is drawn over the subgraph with ``nb``'s keyed draws."""
+        """Seed mini-batch ``nb``: the mask is drawn over the subgraph with ``nb``'s keyed draws;
+        with ``nb.layout`` each layer runs only where the loss reads it (then ``recon`` has the
+        seeds' rows only, the first ``nb.layout.num_seeds``)."""
         if not self.training:
             layers = self.encoder(x, edge_index, batch)
             return ModelOutput(z=layers[-1], layers=layers)
         m = mask_node_features(x, self.enc_mask_token, self.mask_rate, self.replace_rate, draws_of(nb))
+        if nb is not None and nb.layout is not None:
+            # Hop-ordered sampled subgraph: the encoder only within one hop of the seeds (what the
+            # one-layer decoder reads), the decoder at the seeds (``recon`` holds their rows).
+            from graphemb.nn.sampled import encode_sampled
+
+            layers = encode_sampled(self.encoder, m.x, edge_index, nb.layout, reach=1, degree=nb.degree)
+            rows = layers[-1].size(0)
+            rep = self.encoder_to_decoder(layers[-1]).index_fill(0, m.mask_nodes[m.mask_nodes < rows], 0.0)
+            recon = encode_sampled(self.decoder, rep, edge_index, nb.layout, degree=nb.degree)[-1]
+            return ModelOutput(z=layers[-1], layers=layers, extras={"recon": recon, "mask_nodes": m.mask_nodes})
         layers = self.encoder(m.x, edge_index, batch)
         rep = self.encoder_to_decoder(layers[-1]).index_fill(0, m.mask_nodes, 0.0)  # re-mask
         recon = self.decoder(rep, edge_index, batch)[-1]

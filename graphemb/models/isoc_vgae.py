@@ -68,7 +68,11 @@ def neighbourhood_mean(h: Tensor, edge_index: Tensor, num_nodes: Optional[int] =
     an unbiased estimate of ``m_v`` (a uniform sample's mean is unbiased for the neighbour mean),
     exact when ``S(v) = N(v)``.
 
-    Shapes: ``h [N, d]``, ``edge_index [2, E]``, ``degree [N]`` -> ``[N, d]``.
+    ``num_nodes`` smaller than ``h.size(0)``: the means of the first ``num_nodes`` rows only
+    (``edge_index`` then holds only edges into them; sources may be any row of ``h``), e.g. the
+    seeds of a sampled subgraph, whose in-edges come first.
+
+    Shapes: ``h [N, d]``, ``edge_index [2, E]``, ``degree [n]`` -> ``[n, d]`` (``n = num_nodes``).
     """
     n = h.size(0) if num_nodes is None else num_nodes
     ei, _ = remove_self_loops(edge_index)
@@ -76,9 +80,9 @@ def neighbourhood_mean(h: Tensor, edge_index: Tensor, num_nodes: Optional[int] =
     total = scatter(h[ei[0]], ei[1], dim=0, dim_size=n, reduce="sum")
     count = torch.bincount(ei[1], minlength=n).to(h.dtype).view(shape)
     if degree is None:  # the self term added directly: no edge list with self loops is built
-        return (h + total) / (count + 1)
+        return (h[:n] + total) / (count + 1)
     d = degree.to(h.dtype).view(shape)
-    return (h + d * total / count.clamp(min=1)) / (d + 1)  # nothing sampled: total = 0
+    return (h[:n] + d * total / count.clamp(min=1)) / (d + 1)  # nothing sampled: total = 0
 
 
 def gaussian_kl_to_unit_var(mu: Tensor, logstd: Tensor, m: Tensor, reduction: str = "mean",
@@ -268,11 +272,23 @@ class IsoCVGAE(EmbeddingModel):
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
                 nb: Optional[NodeBatch] = None, ops: Optional["GraphOps"] = None) -> ModelOutput:
         """Encoder over the whole (sub)graph; with a seed mini-batch ``nb`` the decoder runs on
-        the seeds only (``extras["on_seeds"]``), the only nodes the loss reads. ``ops``: the
-        graph's precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (full batch; same result)."""
-        layers = self.encoder(x, edge_index, batch, ops=ops)
+        the seeds only (``extras["on_seeds"]``), the only nodes the loss reads. When ``nb`` has a
+        hop layout (a sampled subgraph), layer ``l`` is computed only within ``L - l`` hops of
+        the seeds (:func:`graphemb.nn.sampled.encode_sampled`, GCN with the full graph's
+        degrees): ``h^L`` at the seeds, ``h^{l}`` where the seeds' neighbourhood means of the
+        targets read it; ``layers[l]`` then holds a prefix of the subgraph's rows (seeds first).
+        ``ops``: the graph's precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (full batch;
+        same result)."""
         on_seeds = nb is not None
-        records = self.decoder([h[nb.seed_mask] for h in layers] if on_seeds else layers)
+        if on_seeds and nb.layout is not None:
+            from graphemb.nn.sampled import encode_sampled
+
+            layers = encode_sampled(self.encoder, x, edge_index, nb.layout, degree=nb.degree)
+            s = nb.layout.num_seeds
+            records = self.decoder([h[:s] for h in layers])
+        else:
+            layers = self.encoder(x, edge_index, batch, ops=ops)
+            records = self.decoder([h[nb.seed_mask] for h in layers] if on_seeds else layers)
         return ModelOutput(z=layers[-1], layers=layers, extras={"decoder": records, "on_seeds": on_seeds})
 
     @torch.no_grad()
@@ -310,6 +326,13 @@ class IsoCVGAE(EmbeddingModel):
                 m = ops.neighbourhood_mean(target) if ops is not None else neighbourhood_mean(target, edge_index, n)
                 self_l.append(F.mse_loss(rec.z, target))
                 kl_l.append(gaussian_kl_to_unit_var(rec.mu, rec.logstd, m, std=rec.std))
+                deg_l.append(F.mse_loss(rec.degree, deg))
+                continue
+            if nb.layout is not None and out.extras.get("on_seeds"):  # seeds = first rows, edges into them first
+                s = nb.layout.num_seeds
+                m = neighbourhood_mean(target, edge_index[:, :nb.layout.edges_into(0)], s, degree=nb.degree[:s])
+                self_l.append(F.mse_loss(rec.z, target[:s]))
+                kl_l.append(gaussian_kl_to_unit_var(rec.mu, rec.logstd, m))
                 deg_l.append(F.mse_loss(rec.degree, deg))
                 continue
             m = neighbourhood_mean(target, edge_index, n, degree=nb.degree)[nb.seed_mask]

@@ -53,23 +53,41 @@ def embed_graphs(
     return torch.cat(out, 0)
 
 
+def _csr(crow: Tensor, col: Tensor, values: Tensor, size) -> Tensor:
+    """A sparse CSR matrix from a valid CSR slice (torch's "beta" warning silenced)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, size, check_invariants=False)
+
+
 def _gcn_stage(conv, h: Tensor, csr, deg_hat: Tensor, chunk: int, dev: torch.device) -> Tensor:
     """GCNConv over all nodes with the full graph's normalisation ``1/sqrt(d_u d_v)`` (self loop
-    included), chunk by chunk: ``out_v = sum_u w_uv (W h_u) + w_vv (W h_v) + b``."""
+    included), chunk by chunk: ``out_v = sum_u w_uv (W h_u) + w_vv (W h_v) + b``. Each chunk's
+    rows of the normalised adjacency are one sparse CSR matrix (a slice of the graph's CSR), so
+    no ``[edges, d]`` message tensor is built; the outputs are written in place (memory: ``h``,
+    ``W h`` and the output, ``O(N d)``, plus one chunk's edges)."""
     if not (conv.normalize and conv.add_self_loops and not conv.improved):
         raise ValueError("layer-wise inference supports GCNConv with its default normalisation only")
     n = h.size(0)
-    hw = torch.cat([conv.lin(h[s:s + chunk].to(dev)).cpu() for s in range(0, n, chunk)], 0)
+    hw = torch.empty(n, conv.out_channels, dtype=h.dtype)
+    for s in range(0, n, chunk):
+        hw[s:s + chunk] = conv.lin(h[s:s + chunk].to(dev)).cpu()
     out = torch.empty_like(hw)
-    isd = deg_hat.rsqrt()
+    isd = deg_hat.rsqrt().to(hw.dtype)
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         lo, hi = int(csr.rowptr[s]), int(csr.rowptr[e])
         src = csr.col[lo:hi]
-        tgt = torch.repeat_interleave(torch.arange(e - s), csr.rowptr[s + 1:e + 1] - csr.rowptr[s:e])
-        w = (isd[src] * isd[s + tgt]).to(dev).unsqueeze(-1)
-        agg = torch.zeros(e - s, hw.size(1), device=dev, dtype=hw.dtype)
-        agg.index_add_(0, tgt.to(dev), w * hw[src].to(dev))
+        w = isd[src] * torch.repeat_interleave(isd[s:e], csr.rowptr[s + 1:e + 1] - csr.rowptr[s:e])
+        crow = csr.rowptr[s:e + 1] - lo
+        if dev.type == "cpu":
+            adj, cols = _csr(crow, src, w, (e - s, n)), hw
+        else:  # only the chunk's sources travel to the device
+            used, inv = torch.unique(src, return_inverse=True)
+            adj, cols = _csr(crow, inv, w, (e - s, used.numel())).to(dev), hw[used].to(dev)
+        agg = adj @ cols
         agg += hw[s:e].to(dev) * (isd[s:e] ** 2).to(dev).unsqueeze(-1)
         if conv.bias is not None:
             agg += conv.bias
@@ -77,22 +95,40 @@ def _gcn_stage(conv, h: Tensor, csr, deg_hat: Tensor, chunk: int, dev: torch.dev
     return out
 
 
+MAX_CHUNK_EDGES = 2 ** 18
+
+
+def _node_ranges(rowptr: Tensor, n: int, chunk: int, max_edges: int):
+    """Consecutive node ranges ``[s, e)`` of at most ``chunk`` nodes and ``max_edges`` in-edges
+    (at least one node each, whatever its degree)."""
+    s = 0
+    while s < n:
+        cap = int(torch.searchsorted(rowptr, rowptr[s] + max_edges, right=True)) - 1
+        e = max(s + 1, min(n, s + chunk, cap))
+        yield s, e
+        s = e
+
+
 def _local_stage(conv, h: Tensor, csr, chunk: int, dev: torch.device) -> Tensor:
     """Any conv that only aggregates over in-neighbours (SAGE, GIN, GAT): run it on the
     bipartite neighbourhood of each chunk (chunk nodes + their in-neighbours, the chunk's
-    in-edges only) and keep the chunk's rows."""
+    in-edges only) and keep the chunk's rows (written in place into one ``[N, d]`` output).
+    PyG's convs build ``[edges, d]`` messages, so a chunk also holds at most
+    ``MAX_CHUNK_EDGES`` in-edges (memory bounded independently of ``N``)."""
     n = h.size(0)
-    outs: List[Tensor] = []
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
+    out: Optional[Tensor] = None
+    for s, e in _node_ranges(csr.rowptr, n, chunk, MAX_CHUNK_EDGES):
         lo, hi = int(csr.rowptr[s]), int(csr.rowptr[e])
         src = csr.col[lo:hi]
         tgt = torch.repeat_interleave(torch.arange(s, e), csr.rowptr[s + 1:e + 1] - csr.rowptr[s:e])
         nodes = torch.unique(torch.cat([torch.arange(s, e), src]))
         ei = torch.stack([torch.searchsorted(nodes, src), torch.searchsorted(nodes, tgt)])
         res = conv(h[nodes].to(dev), ei.to(dev))
-        outs.append(res[torch.searchsorted(nodes, torch.arange(s, e)).to(dev)].cpu())
-    return torch.cat(outs, 0)
+        rows = res[torch.searchsorted(nodes, torch.arange(s, e)).to(dev)].cpu()
+        if out is None:
+            out = torch.empty(n, rows.size(1), dtype=rows.dtype)
+        out[s:e] = rows
+    return out
 
 
 @torch.no_grad()
@@ -127,7 +163,8 @@ def embed_nodes_layerwise(model: EmbeddingModel, data: Data, device: str | torch
             h = _gcn_stage(stage.conv, h, csr, deg_hat, chunk_size, dev)
         else:
             h = _local_stage(stage.conv, h, csr, chunk_size, dev)
-        h = torch.cat([stage.post(h[s:s + chunk_size].to(dev)).cpu() for s in range(0, n, chunk_size)], 0)
+        for s in range(0, n, chunk_size):  # in place: the conv's output is not needed after post
+            h[s:s + chunk_size] = stage.post(h[s:s + chunk_size].to(dev)).cpu()
         outputs.append(h)
     return model.combine_stage_outputs(outputs)
 

@@ -14,7 +14,9 @@ list; hubs draw offsets with replacement and redraw the repeats, so a hub costs 
 model needs to optimise the full-graph objective on the seeds (see
 :class:`graphemb.models.base.NodeBatch`, built by :func:`node_batch_of`): ``n_id`` (global ids),
 ``seed_mask``, ``global_degree`` (full-graph degree of every sampled node) and
-``global_num_nodes``; for models whose loss is over node pairs (``model.seed_kind ==
+``global_num_nodes``, ``num_sampled_nodes`` / ``num_sampled_edges`` per hop (nodes ordered by hop,
+seeds first; edges by the hop of their target: the :class:`~graphemb.nn.sampled.HopLayout` with
+which a model computes each layer only where its loss reads it); for models whose loss is over node pairs (``model.seed_kind ==
 "edges"``), seed *edges* (PyG's ``LinkNeighborLoader`` pattern): ``pos_edge_index`` (a batch of
 the graph's edges) and ``neg_edge_index`` (as many uniform random pairs), in local ids, with
 their endpoints as the seeds.
@@ -165,12 +167,15 @@ def sample_neighbors(csr: CSR, nodes: Tensor, k: int, generator: Optional[torch.
 
 @dataclass
 class SampledSubgraph:
-    """What :func:`sample_subgraph` returns: ``n_id [n]`` (seeds first), ``edge_index [2, S]``
-    in local ids (neighbour -> target) and ``num_sampled_nodes`` per hop (seeds first)."""
+    """What :func:`sample_subgraph` returns: ``n_id [n]`` (seeds first, then by hop),
+    ``edge_index [2, S]`` in local ids (neighbour -> target), ``num_sampled_nodes`` per hop (seeds
+    first) and ``num_sampled_edges`` per hop (edges sorted by the hop of their target: those into
+    the seeds first), or ``None`` when the edges are in no such order."""
 
     n_id: Tensor
     edge_index: Tensor
     num_sampled_nodes: List[int]
+    num_sampled_edges: Optional[List[int]] = None
 
 
 def sample_subgraph(csr: CSR, seeds: Tensor, num_neighbors: Sequence[int],
@@ -181,9 +186,11 @@ def sample_subgraph(csr: CSR, seeds: Tensor, num_neighbors: Sequence[int],
     rows: List[Tensor] = []
     cols: List[Tensor] = []
     counts = [seeds.numel()]
+    edge_counts: List[int] = []
     for k in num_neighbors:
         if frontier.numel() == 0:
             counts.append(0)
+            edge_counts.append(0)
             continue
         nbr, tgt = sample_neighbors(csr, n_id[frontier], int(k), generator)
         uniq, inv = torch.unique(nbr, return_inverse=True)
@@ -199,8 +206,9 @@ def sample_subgraph(csr: CSR, seeds: Tensor, num_neighbors: Sequence[int],
         frontier = local[new]
         n_id = torch.cat([n_id, uniq[new]])
         counts.append(int(new.sum()))
+        edge_counts.append(int(tgt.numel()))
     ei = torch.stack([torch.cat(rows), torch.cat(cols)]) if rows else torch.zeros(2, 0, dtype=torch.long)
-    return SampledSubgraph(n_id=n_id, edge_index=ei, num_sampled_nodes=counts)
+    return SampledSubgraph(n_id=n_id, edge_index=ei, num_sampled_nodes=counts, num_sampled_edges=edge_counts)
 
 
 def pyg_sampling_available() -> bool:
@@ -236,8 +244,9 @@ def _pyg_subgraph(data: Data, num_neighbors: Sequence[int]) -> Callable[[Tensor]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             out = sampler.sample_from_nodes(NodeSamplerInput(input_id=None, node=seeds))
+        edges = list(out.num_sampled_edges) if out.num_sampled_edges else None
         return SampledSubgraph(n_id=out.node, edge_index=torch.stack([out.row, out.col]),
-                               num_sampled_nodes=list(out.num_sampled_nodes or []))
+                               num_sampled_nodes=list(out.num_sampled_nodes or []), num_sampled_edges=edges)
 
     return run
 
@@ -283,6 +292,8 @@ def subgraph_batch(data: Data, sub: SampledSubgraph, num_seeds: int, degree: Ten
     out.seed_mask = torch.arange(sub.n_id.numel(), device=sub.n_id.device) < num_seeds
     out.global_degree = degree[sub.n_id]
     out.global_num_nodes = n
+    if sub.num_sampled_edges is not None and len(sub.num_sampled_edges) == len(sub.num_sampled_nodes) - 1:
+        out.num_sampled_nodes, out.num_sampled_edges = list(sub.num_sampled_nodes), list(sub.num_sampled_edges)
     if pos is not None:
         out.pos_edge_index, out.neg_edge_index = pos, neg
     return out
