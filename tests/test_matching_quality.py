@@ -291,7 +291,9 @@ def _dense_reference(ctx, name, hub, ks):
 def test_blocked_method_evaluation_equals_the_dense_computation_with_ties(monkeypatch, tmp_path, name):
     """Every registry method is scored block by block (one query row per block here) and still
     gives exactly the dense matrix's metrics and hubness, ties counted pessimistically."""
-    from graphemb.matching.methods import MatchContext, MethodConfig, evaluate_method
+    import numpy as np
+
+    from graphemb.matching.methods import MatchContext, MethodConfig, evaluate_method, method_scores
 
     monkeypatch.setenv("GRAPHEMB_CACHE", str(tmp_path))
     cfg = MethodConfig(walk_preset="tiny", bank_size=5,
@@ -307,6 +309,17 @@ def test_blocked_method_evaluation_equals_the_dense_computation_with_ties(monkey
             assert r["metrics"][k] == pytest.approx(v, abs=1e-12), (name, hub, k)
         for k, v in nk.items():
             assert r["hubness_after"][k] == pytest.approx(v, abs=1e-12), (name, hub, k)
+    if name == "bm25":  # query groups: each group's metrics are the dense metrics of its rows alone
+        from graphemb.matching.metrics import gold_matrix, ranking_metrics
+
+        ctx.ds.groups = {"first": np.arange(3), "rest": np.arange(3, 7)}
+        r = evaluate_method(name, ctx, "csls", ks=ks, full=False, budget=2 * c)
+        s, present, _ = method_scores(name, ctx, "csls")
+        rel = gold_matrix(ctx.ds.gold, c)
+        for g, ix in ctx.ds.groups.items():
+            want = ranking_metrics(s[ix], rel[ix], query_mask=present[ix], ks=ks)
+            assert r["groups"][g] == pytest.approx(want, abs=1e-12), g
+        assert r["groups"]["rest"]["missed"] == 1
     if name == "bm25":  # the twins tie: every gold row ranks 2nd (pessimistic), and one query has no gold
         m = evaluate_method(name, ctx, "none", ks=ks, full=False)["metrics"]
         assert m["hits@1"] == 0.0 and m["hits@3"] == pytest.approx(6 / 7) and m["missed"] == 1
@@ -347,9 +360,10 @@ def test_cli_match_run_registry_method_json(tmp_path, capsys):
     (d / "a.csv").write_text("name,desc\n" + "\n".join(",".join(r) for r in ds.a.fields) + "\n")
     (d / "b.txt").write_text("\n".join(f[0] for f in ds.b.fields) + "\n")
     (d / "gold.json").write_text(json.dumps({str(q): [str(g[0])] for q, g in enumerate(ds.gold)}))
-    assert main(["match", "run", str(d), "--method", "bm25", "--hubness", "csls", "--json"]) == 0
+    assert main(["match", "run", str(d), "--method", "bm25", "--hubness", "csls", "--json", "--threads", "1"]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["model"] == "bm25" and rec["mean"] == 1.0 and rec["queries"]["values"] == [5.0]
+    assert rec["threads"] == 1 and rec["walk_preset"] == "lean" and set(rec["stages_cpu"]) >= {"load", "bm25"}
     assert rec["hubness_method"] == "csls" and "bm25" in rec["stages"] and "build" not in rec["stages"]
     assert {"skewness", "never_retrieved"} <= set(rec["hubness"]["before"])
 

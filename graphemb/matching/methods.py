@@ -59,7 +59,8 @@ class MethodConfig:
     """Settings shared by every method (graph, embeddings, hubness reduction, fusion).
 
     Attributes:
-        walk_preset: TDmatch walk preset of ``walks`` (``fast``: 20 walks/node, 5 Word2Vec epochs).
+        walk_preset: TDmatch walk preset of ``walks`` (``lean``, ``match run``'s default: a ~1M-node walk
+            corpus, 5 Word2Vec epochs, 2 negatives; :data:`~graphemb.matching.walks.WALK_PRESETS`).
         walk_overrides: fields of the preset's :class:`~graphemb.matching.walks.WalkConfig` to change
             (e.g. ``{"negative": 2}``); ``None``: the preset as it is.
         gnn_overrides: over :data:`graphemb.matching.embed.MATCHING_GNN` (nested dict).
@@ -72,7 +73,7 @@ class MethodConfig:
         seed, device: of the walks and the GNN.
     """
 
-    walk_preset: str = "fast"
+    walk_preset: str = "lean"
     walk_overrides: Optional[Dict[str, Any]] = None
     gnn_overrides: Optional[Dict[str, Any]] = None
     hubness: Optional[str] = None
