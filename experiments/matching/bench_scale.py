@@ -436,6 +436,20 @@ def report() -> str:
                              f"{t['walks'] + t['word2vec']:.1f} ({t['walks+word2vec_cpu']:.1f}) | "
                              f"{r['results']['walks']['all']['mrr']:.3f} | {r['load_avg_1min']:.1f} |")
         lines.append("")
+    enc = RECORDS / "encode" / "minilm@coronacheck.json"
+    if enc.is_file():
+        r = json.loads(enc.read_text())
+        lines += ["## What MiniLM's encode costs (CoronaCheck texts)", "",
+                  f"`{r['command']}`: {r['texts']} texts ({r['claims']} claims, {r['rows']} rows as `column: value`), "
+                  f"{r['tokens']['mean']:.1f} tokens on average, at most {r['tokens']['max']}; one thread; "
+                  f"CPU bfloat16 instructions: {', '.join(r['cpu_flags_bf16']) or 'none'} ({r['machine']}); "
+                  f"load average {r['load_avg_1min']:.1f}.", "",
+                  "| encode | CPU s | x float32 | mean / min cosine to float32 |", "|---|---|---|---|"]
+        f32 = r["results"]["float32"]["cpu_s"]
+        for name, v in r["results"].items():
+            lines.append(f"| {name} | {v['cpu_s']:.1f} | {v['cpu_s'] / f32:.2f} | {v['mean_cosine_to_float32']:.5f} / "
+                         f"{v['min_cosine_to_float32']:.5f} |")
+        lines.append("")
     scale = sorted((RECORDS / "scale").glob("*.json"), key=lambda p: json.loads(p.read_text())["rows"])
     if scale:
         recs = [json.loads(p.read_text()) for p in scale]

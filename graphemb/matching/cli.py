@@ -224,7 +224,7 @@ def _run_method(dataset, args: argparse.Namespace, log) -> Dict[str, Any]:
     r = evaluate_method(name, ctx)
     m = dict(r["metrics"])
     m["pruned_queries"] = r["pruned_queries"]
-    cpu = ctx.stage_seconds(list(ctx.cpu_stages), cpu=True)
+    cpu = r["stages_cpu"]
     return {"metrics": m, "sizes": ctx.graph().meta.get("sizes", {}) if "build" in ctx.stages else {},
             "seconds": r["seconds"], "stages": r["stages"], "stages_cpu": cpu, "groups": r.get("groups"), "hubness": {"before": r["hubness_before"],
                                                                        "after": r["hubness_after"]},

@@ -408,13 +408,14 @@ def method_scorer(name: str, ctx: MatchContext, hubness: Optional[str] = None, *
     if hub not in HUBNESS_METHODS:
         raise ValueError(f"unknown hubness reduction {hub!r}; choose one of {', '.join(HUBNESS_METHODS)}")
     parts = [ctx.base(c) for c in spec.components]
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     reduced = [_reduce(ctx, b, hub, budget) for b in parts]
-    t_hub = time.perf_counter() - t
-    t = time.perf_counter()
+    t_hub, c_hub = time.perf_counter() - t, time.process_time() - c0
+    t, c0 = time.perf_counter(), time.process_time()
     scorer = reduced[0] if len(reduced) == 1 else FusedScorer(reduced, spec.fusion, weights=spec.weights,
                                                                budget=budget)
-    t_fuse = time.perf_counter() - t
+    t_fuse, c_fuse = time.perf_counter() - t, time.process_time() - c0
+    ctx.cpu_stages["hubness"], ctx.cpu_stages["fusion"] = c_hub, c_fuse  # of the latest call
     present = np.stack([b.present for b in parts]).any(0)
     keys: List[Any] = []
     for c in spec.components:
@@ -459,7 +460,7 @@ def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None,
     hub = hubness or ctx.cfg.hubness or spec.hubness
     scorer, present, secs = method_scorer(name, ctx, hub, budget=budget)
     ds = ctx.ds
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     q = np.asarray(ds.queries, dtype=np.int64)
     pairs = full and ds.query_side == "a" and len(ds.pairs)
     scan = blocked_scan(RowsScorer(scorer, q), ds.gold, ks=ks, topk=top_k if pairs else 0, hub_k=ctx.cfg.hub_k,
@@ -471,9 +472,11 @@ def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None,
         pred = np.stack([q[pred[:, 0]], pred[:, 1]], 1)
         m.update({f"pairs_{k}": v for k, v in pair_prf(pred, ds.pairs).items()})
     secs["evaluate"] = time.perf_counter() - t
+    cpu = {**ctx.stage_seconds([k for k in ctx.cpu_stages if (k if isinstance(k, str) else k[0]) in secs], cpu=True),
+           "evaluate": time.process_time() - c0}
     groups = {g: {k: float(v) for k, v in scan.metrics(present[q], ix).items()} for g, ix in (ds.groups or {}).items()}
     out: Dict[str, Any] = {"method": name, "hubness_method": hub, "metrics": {k: float(v) for k, v in m.items()},
-                           "stages": secs, "seconds": float(sum(secs.values())),
+                           "stages": secs, "stages_cpu": cpu, "seconds": float(sum(secs.values())),
                            "pruned_queries": int((~present[q]).sum()),
                            "hubness_after": _nk_stats(scan.k_occurrence, scan.finite, ctx.cfg.hub_k)}
     if groups:
