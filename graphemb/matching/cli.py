@@ -242,7 +242,8 @@ def _run(args: argparse.Namespace) -> int:
     m = res["metrics"]
     total = load_s + res["seconds"]
     text = (f"{ds.name} {args.method}: MRR {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}  "
-            f"({m['queries']} queries, {m['missed']} missed, {total:.1f}s)")
+            f"({m['queries']} queries, {m['missed']} missed, {total:.1f}s)"
+            + "".join(f"; {g}: MRR {v['mrr']:.4f} ({int(v['queries'])} queries)" for g, v in (res.get("groups") or {}).items()))
     from graphemb.evaluation.stats import result_record
 
     extra = {k: [float(v)] for k, v in m.items() if k != "mrr"}
