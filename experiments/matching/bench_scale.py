@@ -285,6 +285,7 @@ def e2e(dataset: str, extra: List[str], cold: bool = False) -> None:
     rec.update(command="graphemb match run " + " ".join([dataset, "--json", *extra]), process_wall_s=wall,
                process_cpu_s=ru.ru_utime + ru.ru_stime, load_avg_1min=os.getloadavg()[0],
                text_cache="cold (empty cache)" if cold else "as found in $GRAPHEMB_CACHE",
+               omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                recorded_by="python experiments/matching/bench_scale.py --e2e " + " ".join(
                    [dataset, *(["--cold"] if cold else []), *extra]))
     name = "_".join([Path(dataset).name if Path(dataset).is_dir() else dataset, *[x.strip("-") for x in extra]]

@@ -14,6 +14,9 @@ label-free variants of ``best`` (fixed before looking at their numbers, none cho
 - ``best-minilm-values``: ``best`` with MiniLM on rows serialised as bare values (not ``column: value``);
 - ``best-agree``: ``best`` with top-1-agreement weights (:func:`graphemb.matching.fusion.agreement_weights`).
 
+And what ``best`` ranks first when it is not a gold row: a row of a gold row's country from another
+of the CoronaCheck tables (same country, other measure), or another country.
+
 One record per (dataset, preset, seed): ``records/oracle/<dataset>__<preset>__seed<k>.json``;
 ``run_matching.py --report`` renders them in RESULTS.md.
 
@@ -103,13 +106,38 @@ def measure(dataset: str, preset: str, seed: int) -> dict:
         ranks[name] = _ranks(sc, present, ds)
         print(f"{dataset} {name}: MRR {float((1 / ranks[name]).mean()):.4f}", file=sys.stderr, flush=True)
     groups = {"all": np.arange(len(ds.queries)), **(ds.groups or {})}
+    # what best puts first: the gold row, a row of a gold row's country from another table, or another country
+    from graphemb.matching.match import RowsScorer, blocked_scan
+
+    sc, pres, _ = method_scorer("best", ctx)
+    q = np.asarray(ds.queries, dtype=np.int64)
+    top1 = blocked_scan(RowsScorer(sc, q), ds.gold, topk=1).topk[0][:, 0]
+    cols = list(ds.a.columns or [])
+    ti, ci = (cols.index("table"), cols.index("country")) if {"table", "country"} <= set(cols) else (None, None)
+    kinds = []
+    for i, gl in enumerate(ds.gold):
+        t = int(top1[i])
+        if not gl or not pres[q[i]]:
+            kinds.append("no gold or pruned")
+        elif t in gl:
+            kinds.append("gold row")
+        elif ci is not None and ds.a.fields[t][ci] in {ds.a.fields[g][ci] for g in gl}:
+            kinds.append("gold country, other table")
+        else:
+            kinds.append("other country" if ci is not None else "other row")
+    kinds = np.asarray(kinds)
+    n_gold = np.asarray([len(g) for g in ds.gold])
     base = ["bm25", "tfidf", "minilm", "walks", "isoc-vgae", "isoc-vgae-text"]
     rec = {"dataset": ds.name, "preset": preset, "seed": seed, "methods": METHODS_SHOWN, "variants": list(variants),
            "protocol": "ranking-pessimistic (every claim counted, pruned = miss)",
            "command": f"PYTHONPATH=. OMP_NUM_THREADS=1 GRAPHEMB_DATA=/work/shared/datasets python "
                       f"experiments/matching/oracle.py --datasets {dataset} --preset {preset} --seed {seed}",
            "groups": {g: {"base_oracle": _summary(ranks, rows, base),
-                          "all_oracle": _summary(ranks, rows, list(ranks))} for g, rows in groups.items()},
+                          "all_oracle": _summary(ranks, rows, list(ranks)),
+                          "best_top1": {k: float((kinds[rows] == k).mean()) for k in sorted(set(kinds.tolist()))},
+                          "gold_rows_per_claim": float(n_gold[rows].mean()),
+                          "tables": sorted({f[ti] for f in ds.a.fields}) if ti is not None else None}
+                      for g, rows in groups.items()},
            "seconds": time.perf_counter() - t0}
     return rec
 

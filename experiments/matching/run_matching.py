@@ -195,6 +195,7 @@ def _reference(model: str, dataset: str) -> dict:
     return hit[0]
 
 
+KINDS = ["gold row", "gold country, other table", "other country", "no gold or pruned"]
 HUB_LABEL = {"none": "raw", "csls": "CSLS", "inverted_softmax": "IS", "dis": "DIS (QB-Norm)",
              "dbnorm_dis": "DBNorm DualIS", "dbnorm_ddis": "DBNorm DualDIS"}
 
@@ -377,6 +378,15 @@ def report(root: Path = REC, out: Optional[Path] = None) -> str:
             for g, v in r["groups"].items():
                 L.append(f"| {r['dataset']} | {g} | " + " | ".join(f"{v['all_oracle']['mrr'][m]:.4f}" for m in r["methods"])
                          + " |")
+        if any("best_top1" in v for r in recs_o for v in r["groups"].values()):
+            L += ["", "What `best` ranks first, share of the claims (CoronaCheck's rows: one per (table, country); "
+                  "the tables are measures such as new / total confirmed, deaths):", "",
+                  "| dataset | claims | gold rows per claim | " + " | ".join(KINDS) + " |", "|---|---|---|" + "---|" * len(KINDS)]
+            for r in recs_o:
+                for g, v in r["groups"].items():
+                    if "best_top1" in v:
+                        L.append(f"| {r['dataset']} | {g} | {v['gold_rows_per_claim']:.2f} | "
+                                 + " | ".join(f"{v['best_top1'].get(k, 0.0):.2f}" for k in KINDS) + " |")
         L += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in recs_o) + "."]
     # -- notes (every number generated)
     L += ["", "## Notes", ""]
