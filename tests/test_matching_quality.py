@@ -239,6 +239,116 @@ def test_best_on_planted_corpus_counts_every_query_and_caches_text(monkeypatch, 
     assert len(enc.seen) == seen
 
 
+def _tied_dataset(n: int = 6):
+    """Queries whose gold row has an identical twin (rows i and n + i): every text scorer ties them."""
+    import numpy as np
+
+    from graphemb.matching.datasets import MatchingDataset
+    from graphemb.matching.graph import Corpus
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}x" for i in range(40)]
+    rows = [[f"name{i}z", " ".join(rng.choice(words, 3))] for i in range(n)]
+    a = Corpus.from_rows(rows + [list(r) for r in rows], ["name", "desc"])
+    b = Corpus.from_texts([f"{rows[i][1]} about {rows[i][0]}" for i in range(n)] + ["w1x w2x"])
+    gold = [[n + i] if i % 2 else [i] for i in range(n)] + [[]]  # the last query has no gold: a miss
+    pairs = np.array([[g[0], q] for q, g in enumerate(gold) if g])
+    return MatchingDataset("tied", a, b, "b", np.arange(n + 1), gold, pairs)
+
+
+def _dense_reference(ctx, name, hub, ks):
+    """The dense computation the blocked evaluation must equal: every base scorer as a full matrix,
+    its reduction fitted on full bank matrices, :func:`fuse` of the full matrices, dense metrics."""
+    from graphemb.matching.match import iter_blocks
+    from graphemb.matching.methods import METHODS
+    from graphemb.matching.metrics import gold_matrix, ranking_metrics
+
+    def dense(scorer):
+        return torch.cat([torch.as_tensor(b) for _, b in iter_blocks(scorer)]).double()
+
+    spec = METHODS[name]
+    parts, present = [], []
+    for c in spec.components:
+        b = ctx.base(c)
+        sq = dense(b.query)
+        present.append(torch.as_tensor(b.present))
+        if hub != "none":
+            fin = sq[torch.isfinite(sq)]
+            scale = 1.0 if b.cosine else 1.0 / float(fin.max())
+            norm = fit_hubness(hub, sq[ctx.query_bank] * scale, dense(b.gallery) * scale, k=ctx.cfg.csls_k,
+                               beta=ctx.cfg.beta, beta_gallery=ctx.cfg.beta_gallery,
+                               gallery_self=torch.as_tensor(b.gallery_self))
+            sq = norm.transform(sq * scale)
+        parts.append(sq)
+    s = parts[0] if len(parts) == 1 else fuse(parts, spec.fusion, weights=spec.weights)
+    q = torch.as_tensor(ctx.ds.queries)
+    present = torch.stack(present).any(0)[q]
+    m = ranking_metrics(s[q], gold_matrix(ctx.ds.gold, s.size(1)), query_mask=present, ks=ks)
+    return m, hubness_stats(s[q], ctx.cfg.hub_k, torch.isfinite(s[q]).any(0))
+
+
+@pytest.mark.parametrize("name", ["bm25", "tfidf", "minilm", "walks", "fused", "fused-rrf", "fused-agree", "best"])
+def test_blocked_method_evaluation_equals_the_dense_computation_with_ties(monkeypatch, tmp_path, name):
+    """Every registry method is scored block by block (one query row per block here) and still
+    gives exactly the dense matrix's metrics and hubness, ties counted pessimistically."""
+    import numpy as np
+
+    from graphemb.matching.methods import MatchContext, MethodConfig, evaluate_method, method_scores
+
+    monkeypatch.setenv("GRAPHEMB_CACHE", str(tmp_path))
+    cfg = MethodConfig(walk_preset="tiny", bank_size=5,
+                       gnn_overrides={"train": {"epochs": 2}, "model": {"encoder": {"hidden_channels": 8}}})
+    ctx = MatchContext(_tied_dataset(), cfg, text_encoder=HashEncoder())
+    ks = (1, 3, 5)
+    c = ctx.n_cand
+    for hub in ("none", "csls", "inverted_softmax", "dbnorm_ddis"):
+        r = evaluate_method(name, ctx, hub, ks=ks, full=False, budget=2 * c)
+        want, nk = _dense_reference(ctx, name, hub, ks)
+        assert r["metrics"].keys() == want.keys()
+        for k, v in want.items():
+            assert r["metrics"][k] == pytest.approx(v, abs=1e-12), (name, hub, k)
+        for k, v in nk.items():
+            assert r["hubness_after"][k] == pytest.approx(v, abs=1e-12), (name, hub, k)
+    if name == "bm25":  # query groups: each group's metrics are the dense metrics of its rows alone
+        from graphemb.matching.metrics import gold_matrix, ranking_metrics
+
+        ctx.ds.groups = {"first": np.arange(3), "rest": np.arange(3, 7)}
+        r = evaluate_method(name, ctx, "csls", ks=ks, full=False, budget=2 * c)
+        s, present, _ = method_scores(name, ctx, "csls")
+        rel = gold_matrix(ctx.ds.gold, c)
+        for g, ix in ctx.ds.groups.items():
+            want = ranking_metrics(s[ix], rel[ix], query_mask=present[ix], ks=ks)
+            assert r["groups"][g] == pytest.approx(want, abs=1e-12), g
+        assert r["groups"]["rest"]["missed"] == 1
+    if name == "bm25":  # the twins tie: every gold row ranks 2nd (pessimistic), and one query has no gold
+        m = evaluate_method(name, ctx, "none", ks=ks, full=False)["metrics"]
+        assert m["hits@1"] == 0.0 and m["hits@3"] == pytest.approx(6 / 7) and m["missed"] == 1
+
+
+def test_no_method_reads_more_rows_than_its_budget(monkeypatch, tmp_path):
+    """The base scorers are only ever asked for blocks within the budget: no method (fusions,
+    best, every hubness reduction, the evaluation and the ER assignment) builds the dense matrix."""
+    from graphemb.matching import match
+    from graphemb.matching.methods import METHODS, MatchContext, MethodConfig, evaluate_method
+
+    seen = []
+    for cls in (match.EmbeddingScorer, match.SparseScorer):
+        orig = cls.block
+        monkeypatch.setattr(cls, "block", lambda self, rows, _o=orig: (seen.append(len(rows)), _o(self, rows))[1])
+    monkeypatch.setenv("GRAPHEMB_CACHE", str(tmp_path))
+    ds = _tied_dataset()
+    ds.query_side, ds.a, ds.b = "a", ds.b, ds.a  # ER-style: queries on side a, so the pairs are assigned too
+    ds.queries = ds.queries[:6]
+    ds.gold = [[i] for i in range(6)]
+    cfg = MethodConfig(walk_preset="tiny", gnn_overrides={"train": {"epochs": 2}, "model": {"encoder": {"hidden_channels": 8}}})
+    ctx = MatchContext(ds, cfg, text_encoder=HashEncoder())
+    c = ctx.n_cand
+    for name in METHODS:
+        r = evaluate_method(name, ctx, budget=4 * c)
+        assert "pairs_f1" in r["metrics"]
+    assert seen and max(seen) <= 4, max(seen)
+
+
 def test_cli_match_run_registry_method_json(tmp_path, capsys):
     import json
 
@@ -250,9 +360,10 @@ def test_cli_match_run_registry_method_json(tmp_path, capsys):
     (d / "a.csv").write_text("name,desc\n" + "\n".join(",".join(r) for r in ds.a.fields) + "\n")
     (d / "b.txt").write_text("\n".join(f[0] for f in ds.b.fields) + "\n")
     (d / "gold.json").write_text(json.dumps({str(q): [str(g[0])] for q, g in enumerate(ds.gold)}))
-    assert main(["match", "run", str(d), "--method", "bm25", "--hubness", "csls", "--json"]) == 0
+    assert main(["match", "run", str(d), "--method", "bm25", "--hubness", "csls", "--json", "--threads", "1"]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["model"] == "bm25" and rec["mean"] == 1.0 and rec["queries"]["values"] == [5.0]
+    assert rec["threads"] == 1 and rec["walk_preset"] == "lean" and set(rec["stages_cpu"]) >= {"load", "bm25"}
     assert rec["hubness_method"] == "csls" and "bm25" in rec["stages"] and "build" not in rec["stages"]
     assert {"skewness", "never_retrieved"} <= set(rec["hubness"]["before"])
 

@@ -38,6 +38,32 @@ def test_blocked_metrics_equal_dense_with_ties(seed, ties):
             assert got[k] == pytest.approx(dense[k], abs=1e-12), k
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_blocked_scan_one_pass_equals_the_dense_ranks_topk_and_k_occurrence(seed):
+    """One pass gives what the separate dense computations give, on blocks of 2 rows: metrics,
+    top-k lists (lower index first at ties), N_k and the finite candidates."""
+    from graphemb.matching.hubness import k_occurrence
+    from graphemb.matching.match import SparseScorer, blocked_scan
+
+    s, gold = _tied_case(seed)
+    s[:, 5] = -np.inf  # a candidate no query can retrieve
+    c = s.shape[1]
+    scan = blocked_scan(DenseScorer(s), gold, ks=(1, 3), topk=4, hub_k=3, budget=4 * c)
+    clean = torch.nan_to_num(torch.from_numpy(s), nan=float("-inf"))
+    want = ranking_metrics(clean, gold_matrix(gold, c), ks=(1, 3))
+    assert scan.metrics() == pytest.approx(want)
+    idx, val = blocked_topk(DenseScorer(s), 4)
+    np.testing.assert_array_equal(scan.topk[0], idx)
+    np.testing.assert_array_equal(scan.topk[1], val)
+    np.testing.assert_array_equal(scan.k_occurrence, k_occurrence(clean, 3).numpy())
+    assert not scan.finite[5] and scan.finite.sum() == c - 1
+    # a sparse-product scorer's blocks are the dense product's rows
+    a, b = np.random.default_rng(seed).random((6, 9)), np.random.default_rng(seed + 1).random((4, 9))
+    a[a < 0.6], b[b < 0.6] = 0, 0
+    sp_blocks = np.concatenate([x for _, x in iter_blocks(SparseScorer(a, b), budget=8)])
+    np.testing.assert_allclose(sp_blocks, a @ b.T, atol=1e-12)
+
+
 def test_blocked_ranks_hand_computed_pessimistic_and_average():
     s = np.array([[3.0, 3.0, 3.0, 1.0],    # gold 1 tied with two others: pessimistic 3, average 2
                   [0.0, 5.0, 5.0, 5.0],    # gold {1, 2}: best 5 tied with one irrelevant -> pes 2, avg 1.5

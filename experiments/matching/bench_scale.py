@@ -32,6 +32,7 @@ import os
 import pickle
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -262,19 +263,33 @@ def bench(rows: int, stages: List[str], seed: int, work_root: Path, queries: Opt
     return rec
 
 
-def e2e(dataset: str, extra: List[str]) -> None:
-    """Run ``graphemb match run DATASET --json EXTRA`` and store its record (with the load average)."""
+def e2e(dataset: str, extra: List[str], cold: bool = False) -> None:
+    """Run ``graphemb match run DATASET --json EXTRA`` and store its record (with the load average).
+
+    ``cold``: with an empty ``$GRAPHEMB_CACHE`` (a new temporary folder), so MiniLM encodes every
+    text as on a user's first run; otherwise the cache as found (a rerun reads the vectors)."""
     cmd = [sys.executable, "-m", "graphemb", "match", "run", dataset, "--json", *extra]
+    env = dict(os.environ)
+    tmp = tempfile.mkdtemp(prefix="e2e_cache_") if cold else None
+    if tmp:
+        env["GRAPHEMB_CACHE"] = tmp
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
     rec = json.loads(p.stdout.strip().splitlines()[-1])
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     rec.update(command="graphemb match run " + " ".join([dataset, "--json", *extra]), process_wall_s=wall,
-               process_cpu_s=ru.ru_utime + ru.ru_stime, load_avg_1min=os.getloadavg()[0])
-    name = "_".join([Path(dataset).name if Path(dataset).is_dir() else dataset, *[x.strip("-") for x in extra]])
+               process_cpu_s=ru.ru_utime + ru.ru_stime, load_avg_1min=os.getloadavg()[0],
+               text_cache="cold (empty cache)" if cold else "as found in $GRAPHEMB_CACHE",
+               omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+               recorded_by="python experiments/matching/bench_scale.py --e2e " + " ".join(
+                   [dataset, *(["--cold"] if cold else []), *extra]))
+    name = "_".join([Path(dataset).name if Path(dataset).is_dir() else dataset, *[x.strip("-") for x in extra]]
+                    + (["cold"] if cold else []))
     out = RECORDS / "e2e" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1))
@@ -328,8 +343,46 @@ def report() -> str:
             lines.append(f"| `{r['command']}` | {r['mean']:.3f} | " + " | ".join(_fmt(st.get(s)) for s in stage_names)
                          + f" | {r['seconds']:.1f} | {r['process_wall_s']:.1f} | {r['process_cpu_s']:.1f} | "
                          f"{r['load_avg_1min']:.1f} |")
+        cpu_recs = [r for r in recs if r.get("stages_cpu")]
+        if cpu_recs:
+            names = [s for s in ["load", "build", "walks", "gnn_walks", "load_minilm", "minilm", "bm25"]
+                     if any(s in r["stages_cpu"] for r in cpu_recs)]
+            names += sorted({s for r in cpu_recs for s in r["stages_cpu"]} - set(names))
+            lines += ["", "CPU seconds per ingredient (registry methods: `stages_cpu` of the record, this process, all "
+                      "its threads; `minilm` = encoding every text on a cold cache, a cache read otherwise), and MRR "
+                      "of the record's query groups:", "",
+                      "| command | cache | threads | MRR groups | " + " | ".join(f"{s} CPU s" for s in names)
+                      + " | process CPU s | process wall s |", "|---|---|---|---|" + "---|" * (len(names) + 2)]
+            for r in cpu_recs:
+                grp = ", ".join(f"{g} {v['mrr']:.3f}" for g, v in (r.get("groups") or {}).items())
+                lines.append(f"| `{r['command']}` | {r.get('text_cache', '')} | {r.get('threads', '')} | {grp} | "
+                             + " | ".join(_fmt(r["stages_cpu"].get(s)) for s in names)
+                             + f" | {r['process_cpu_s']:.1f} | {r['process_wall_s']:.1f} |")
         lines.append("")
-    speed = sorted((RECORDS / "speed").glob("*.json"))
+    speed = sorted(p for p in (RECORDS / "speed").glob("*.json") if "methods" not in json.loads(p.read_text()))
+    best_sweep = sorted(p for p in (RECORDS / "speed").glob("*.json") if "methods" in json.loads(p.read_text()))
+    if best_sweep:
+        lines += ["## What a cheaper walk stage costs `best` (CoronaCheck, all claims in one graph)", "",
+                  "`python experiments/matching/speed.py --configs b-...`: `best` and its graph scorers through the "
+                  "method registry (`match run`'s GNN: `MATCHING_GNN` with early stopping), all 7,058 claims in one "
+                  "graph, MRR on all claims / the 7,008 generated / the 50 user claims, pessimistic ties, seed 0 "
+                  "(one seed; the user-claim MRR moves by ~0.05 between seeds). CPU seconds of this process per "
+                  "ingredient (`minilm`: cold encode in the first record, a cache read after).", ""]
+        lines += ["| config | walks/node | negatives | corpus target | walks CPU s | GNN CPU s | MiniLM CPU s | "
+                  "best all | best gen | best usr | walks all | IsoC-VGAE all | load avg |", "|---" * 13 + "|"]
+        for p in best_sweep:
+            r = json.loads(p.read_text())
+            w, c, res = r["walk"], r["cpu_seconds"], r["results"]
+            g = r["graph"]
+            from graphemb.matching.walks import WalkConfig
+
+            wpn = WalkConfig(**w).walks_for(g["objects_a"] + g["objects_b"] + g["columns"])
+            lines.append(f"| {r['config']} | {wpn} | {w['negative']} | {w['target_tokens'] or '–'} | {c['walks']:.1f} | "
+                         f"{c.get('gnn_walks', float('nan')):.1f} | {c.get('minilm', float('nan')):.1f} | "
+                         f"{res['best']['all']['mrr']:.4f} | {res['best']['gen']['mrr']:.4f} | "
+                         f"{res['best']['usr']['mrr']:.4f} | {res['walks']['all']['mrr']:.4f} | "
+                         f"{res['isoc-vgae']['all']['mrr']:.4f} | {r['load_avg_1min']:.1f} |")
+        lines.append("")
     if speed:
         lines += ["## What the cheaper embeddings cost in MRR (CoronaCheck)", "",
                   "`python experiments/matching/speed.py --configs ...`: all 7,058 claims in one graph (1-3-grams, "
@@ -383,6 +436,20 @@ def report() -> str:
                 lines.append(f"| {r['dataset']} | {r['config']} | {_walks_per_node(r)} | {w['epochs']} | {w['negative']} | "
                              f"{t['walks'] + t['word2vec']:.1f} ({t['walks+word2vec_cpu']:.1f}) | "
                              f"{r['results']['walks']['all']['mrr']:.3f} | {r['load_avg_1min']:.1f} |")
+        lines.append("")
+    enc = RECORDS / "encode" / "minilm@coronacheck.json"
+    if enc.is_file():
+        r = json.loads(enc.read_text())
+        lines += ["## What MiniLM's encode costs (CoronaCheck texts)", "",
+                  f"`{r['command']}`: {r['texts']} texts ({r['claims']} claims, {r['rows']} rows as `column: value`), "
+                  f"{r['tokens']['mean']:.1f} tokens on average, at most {r['tokens']['max']}; one thread; "
+                  f"CPU bfloat16 instructions: {', '.join(r['cpu_flags_bf16']) or 'none'} ({r['machine']}); "
+                  f"load average {r['load_avg_1min']:.1f}.", "",
+                  "| encode | CPU s | x float32 | mean / min cosine to float32 |", "|---|---|---|---|"]
+        f32 = r["results"]["float32"]["cpu_s"]
+        for name, v in r["results"].items():
+            lines.append(f"| {name} | {v['cpu_s']:.1f} | {v['cpu_s'] / f32:.2f} | {v['mean_cosine_to_float32']:.5f} / "
+                         f"{v['min_cosine_to_float32']:.5f} |")
         lines.append("")
     scale = sorted((RECORDS / "scale").glob("*.json"), key=lambda p: json.loads(p.read_text())["rows"])
     if scale:
@@ -439,6 +506,7 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="work folder (default: a temporary folder)")
     ap.add_argument("--stage", default=None, help=argparse.SUPPRESS)  # internal: run one stage here
     ap.add_argument("--e2e", default=None, metavar="DATASET", help="time `graphemb match run DATASET --json`")
+    ap.add_argument("--cold", action="store_true", help="with --e2e: an empty feature cache (MiniLM encodes all)")
     ap.add_argument("--report", action="store_true", help="only write SCALE.md from the records")
     ap.add_argument("--user-corpus", default=None, metavar="DIR",
                     help="write the new-user scenario (16,000 fact-check texts vs 500 claims) to DIR and stop")
@@ -450,7 +518,7 @@ def main() -> None:
         print(user_corpus(Path(args.user_corpus), seed=args.seed))
         return
     if args.e2e:
-        e2e(args.e2e, extra)
+        e2e(args.e2e, extra, cold=args.cold)
     elif not args.report:
         if extra:
             ap.error(f"unrecognised arguments: {' '.join(extra)}")

@@ -18,6 +18,8 @@ __all__ = ["add_subparser", "run_pipeline"]
 
 #: candidates listed per query by ``match run`` (and the sparse assignment's graph degree)
 TOP_K = 20
+#: walk preset of ``match run`` / ``match embed`` (and of experiments/matching/RESULTS.md)
+DEFAULT_PRESET = "lean"
 
 
 def _graph_args(p: argparse.ArgumentParser) -> None:
@@ -46,8 +48,11 @@ def _embed_args(p: argparse.ArgumentParser, run: bool = False) -> None:
     else:
         p.add_argument("--method", choices=("walks", "isoc-vgae", "both"), default="walks",
                        help="random walks + Word2Vec, the GNN, or both concatenated (default walks)")
-    p.add_argument("--preset", default="quick", help="walk preset: quick (default: a walk corpus of ~2M nodes per "
-                   "epoch, 1-100 walks/node, 5 epochs), fast, paper (TDmatch: 100 walks/node, 10 epochs), tiny")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="walk preset: lean (default: a walk corpus of ~1M nodes "
+                   "per epoch, 1-100 walks/node, 5 epochs, 2 negatives), quick (~2M nodes, 5 negatives), fast (20 "
+                   "walks/node), paper (TDmatch: 100 walks/node, 10 epochs), tiny")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch, Word2Vec and the text encoder "
+                   "(default: torch's setting, Word2Vec 1 thread)")
     p.add_argument("--features", choices=("walks", "text"), default="walks", help="initial GNN node features")
     p.add_argument("--text-encoder", default="minilm",
                    help="with --features text: minilm (offline MiniLM) or tfidf[:DIM] (no model weights)")
@@ -64,6 +69,20 @@ def _gnn_overrides(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     if getattr(args, "gnn_hidden", None):
         out["model"] = {"encoder": {"hidden_channels": args.gnn_hidden}}
     return out or None
+
+
+def _walk_threads(args: argparse.Namespace) -> Dict[str, Any]:
+    """Word2Vec workers from ``--threads`` (none given: the preset's single thread)."""
+    n = getattr(args, "threads", None)
+    return {} if n is None else {"workers": int(n)}
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    n = getattr(args, "threads", None)
+    if n is not None:
+        if n < 1:
+            raise SystemExit(f"--threads must be >= 1, got {n}")
+        torch.set_num_threads(int(n))
 
 
 def _text_encoder(args: argparse.Namespace) -> Any:
@@ -158,9 +177,9 @@ def run_pipeline(dataset, args: argparse.Namespace, log=lambda m: None) -> Dict[
     t0 = time.perf_counter()
     g = _make_graph(dataset.a, dataset.b, args, log, stages)
     t1 = time.perf_counter()
-    z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset), features=args.features, seed=args.seed,
-                    device=args.device, gnn_overrides=_gnn_overrides(args), text_encoder=_text_encoder(args),
-                    timings=stages)
+    z = embed_graph(g, args.method, walk_cfg=walk_preset(args.preset, **_walk_threads(args)), features=args.features,
+                    seed=args.seed, device=args.device, gnn_overrides=_gnn_overrides(args),
+                    text_encoder=_text_encoder(args), timings=stages)
     t2 = time.perf_counter()
     stages["embed"] = t2 - t1
     q = np.asarray(dataset.queries, dtype=np.int64)
@@ -196,7 +215,8 @@ def _run_method(dataset, args: argparse.Namespace, log) -> Dict[str, Any]:
     from graphemb.matching.methods import MatchContext, MethodConfig, evaluate_method
 
     name = "isoc-vgae-text" if args.method == "isoc-vgae" and args.features == "text" else args.method
-    cfg = MethodConfig(walk_preset=args.preset, gnn_overrides=_gnn_overrides(args), hubness=args.hubness,
+    cfg = MethodConfig(walk_preset=args.preset, walk_overrides=_walk_threads(args) or None,
+                       gnn_overrides=_gnn_overrides(args), hubness=args.hubness,
                        ngrams=args.ngrams, min_degree=args.min_degree, max_path=args.max_path, seed=args.seed,
                        device=args.device)
     graph_args = argparse.Namespace(**{**vars(args), "compress": True})  # the TDmatch graph of RESULTS.md
@@ -204,8 +224,9 @@ def _run_method(dataset, args: argparse.Namespace, log) -> Dict[str, Any]:
     r = evaluate_method(name, ctx)
     m = dict(r["metrics"])
     m["pruned_queries"] = r["pruned_queries"]
+    cpu = r["stages_cpu"]
     return {"metrics": m, "sizes": ctx.graph().meta.get("sizes", {}) if "build" in ctx.stages else {},
-            "seconds": r["seconds"], "stages": r["stages"], "hubness": {"before": r["hubness_before"],
+            "seconds": r["seconds"], "stages": r["stages"], "stages_cpu": cpu, "groups": r.get("groups"), "hubness": {"before": r["hubness_before"],
                                                                        "after": r["hubness_after"]},
             "method": name, "hubness_method": r["hubness_method"]}
 
@@ -213,21 +234,28 @@ def _run_method(dataset, args: argparse.Namespace, log) -> Dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     from graphemb.matching.datasets import load_matching
 
-    t = time.perf_counter()
+    _set_threads(args)
+    t, c = time.perf_counter(), time.process_time()
     ds = load_matching(args.dataset, root=args.data_root)
-    load_s = time.perf_counter() - t
+    load_s, load_cpu = time.perf_counter() - t, time.process_time() - c
     res = run_pipeline(ds, args, lambda m: log(args, m))
     m = res["metrics"]
     total = load_s + res["seconds"]
     text = (f"{ds.name} {args.method}: MRR {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}  "
-            f"({m['queries']} queries, {m['missed']} missed, {total:.1f}s)")
+            f"({m['queries']} queries, {m['missed']} missed, {total:.1f}s)"
+            + "".join(f"; {g}: MRR {v['mrr']:.4f} ({int(v['queries'])} queries)" for g, v in (res.get("groups") or {}).items()))
     from graphemb.evaluation.stats import result_record
 
     extra = {k: [float(v)] for k, v in m.items() if k != "mrr"}
     rec = result_record(args.method, ds.name, "matching", "ranking-pessimistic", "mrr", [m["mrr"]],
                         total, extra_values=extra)
     rec["stages"] = {"load": load_s, **res["stages"]}
-    rec.update({k: res[k] for k in ("hubness", "hubness_method") if k in res})
+    if "stages_cpu" in res:  # CPU seconds of this process per ingredient (the registry path)
+        rec["stages_cpu"] = {"load": load_cpu, **res["stages_cpu"]}
+    rec["process_cpu_s_in_run"] = time.process_time()
+    rec["threads"] = torch.get_num_threads()
+    rec["walk_preset"] = args.preset
+    rec.update({k: res[k] for k in ("hubness", "hubness_method", "groups") if res.get(k) is not None})
     result(args, text, rec)
     return 0
 

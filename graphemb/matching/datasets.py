@@ -35,6 +35,8 @@ class MatchingDataset:
         queries: ``[Q]`` indices of the query objects on the query side.
         gold: ``gold[q]`` candidate indices (other side) that match query ``q`` (may be empty: a miss).
         pairs: ``[P, 2]`` gold ``(a index, b index)`` pairs (for precision/recall/F1).
+        groups: named subsets of the queries (positions in ``queries``) reported on their own
+            beside the whole set (CoronaCheck ``all``: ``gen`` and ``usr`` claims); ``None``: none.
     """
 
     name: str
@@ -44,6 +46,7 @@ class MatchingDataset:
     queries: np.ndarray
     gold: List[List[int]]
     pairs: np.ndarray
+    groups: Optional[Dict[str, np.ndarray]] = None
 
     def __repr__(self) -> str:
         return (f"MatchingDataset({self.name!r}, |A|={len(self.a)}, |B|={len(self.b)}, queries={len(self.queries)}, "
@@ -87,8 +90,11 @@ def load_coronacheck(root: Optional[str | Path] = None, claims: Literal["all", "
     if claims not in files:
         raise ValueError(f"claims must be 'all', 'gen' or 'usr', got {claims!r}")
     texts: List[str] = []
+    spans: Dict[str, np.ndarray] = {}
     for fn in files[claims]:
+        start = len(texts)
         texts += [_unquote_claim(l) for l in (d / fn).read_text(encoding="utf-8").splitlines() if l.strip()]
+        spans["gen" if "GEN" in fn else "usr"] = np.arange(start, len(texts))
     gt = json.loads((d / "corona_GT.json").read_text(encoding="utf-8"))
     missing = [t for t in texts if t not in gt]
     if missing:
@@ -99,7 +105,7 @@ def load_coronacheck(root: Optional[str | Path] = None, claims: Literal["all", "
     b = Corpus.from_texts(texts, ids=[f"claim{i}" for i in range(len(texts))], name="claims")
     pairs = np.array([(c, q) for q, g in enumerate(gold) for c in g], dtype=np.int64).reshape(-1, 2)
     return MatchingDataset(f"coronacheck-{claims}" if claims != "all" else "coronacheck", a, b, "b",
-                           np.arange(len(texts)), gold, pairs)
+                           np.arange(len(texts)), gold, pairs, spans if claims == "all" else None)
 
 
 _COL = re.compile(r"(?:^|\s)COL\s+(\S+)\s+VAL(?:\s|$)")

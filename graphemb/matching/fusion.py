@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["FUSIONS", "row_ranks", "zscore_rows", "fuse", "agreement_weights"]
+__all__ = ["FUSIONS", "row_ranks", "zscore_rows", "fuse", "agreement_weights", "agreement_from_tops", "FusedScorer"]
 
 def _clean(x: Tensor) -> Tensor:
     """float64 copy with NaN -> ``-inf`` (infinities kept, unlike ``torch.nan_to_num``)."""
@@ -80,9 +80,15 @@ def agreement_weights(scores: Sequence[Tensor], floor: float = 0.02) -> Tensor:
     clamped below at ``floor`` and normalised to sum 1. ``[S]`` float64."""
     if len(scores) < 2:
         return torch.ones(len(scores), dtype=torch.float64)
-    tops = torch.stack([_clean(s).argmax(1) for s in scores])  # [S, Q]
+    return agreement_from_tops(torch.stack([_clean(s).argmax(1) for s in scores]), floor)
+
+
+def agreement_from_tops(tops: Tensor, floor: float = 0.02) -> Tensor:
+    """:func:`agreement_weights` from each scorer's best candidate per query, ``tops`` ``[S, Q]``."""
+    if len(tops) < 2:
+        return torch.ones(len(tops), dtype=torch.float64)
     agree = (tops.unsqueeze(0) == tops.unsqueeze(1)).double().mean(2)  # [S, S]
-    w = ((agree.sum(1) - 1) / (len(scores) - 1)).clamp(min=floor)
+    w = ((agree.sum(1) - 1) / (len(tops) - 1)).clamp(min=floor)
     return w / w.sum()
 
 
@@ -113,3 +119,45 @@ def fuse(scores: Sequence[Tensor], method: str = "rrf", *, weights: Union[None, 
         if w.numel() != len(scores):
             raise ValueError(f"{w.numel()} weights for {len(scores)} score matrices")
     return _fuse_equal(scores, method, k, w)
+
+
+class FusedScorer:
+    """:func:`fuse` of several blocked scorers (:class:`graphemb.matching.match.Scorer`), one
+    block of query rows at a time: every fusion here is row-local, so a block of the fused
+    scores equals those rows of the dense :func:`fuse`. ``weights="agreement"`` reads each
+    scorer's top-1 over all rows first (one blocked pass, no dense matrix).
+    """
+
+    def __init__(self, parts: Sequence, method: str = "rrf", *, weights: Union[None, str, Sequence[float]] = None,
+                 k: float = 60.0, budget: int = 1 << 23) -> None:
+        from graphemb.matching.match import iter_blocks
+
+        if method not in FUSIONS:
+            raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
+        if not parts:
+            raise ValueError("FusedScorer needs at least one scorer")
+        shapes = {tuple(p.shape) for p in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"scorers to fuse must share one [Q, C] shape, got {sorted(shapes)}")
+        self.parts, self.method, self.k = list(parts), method, float(k)
+        if weights is None:
+            w = torch.ones(len(parts), dtype=torch.float64)
+        elif isinstance(weights, str):
+            if weights != "agreement":
+                raise ValueError(f"weights must be None, 'agreement' or a sequence of floats, got {weights!r}")
+            tops = torch.stack([torch.cat([_clean(torch.as_tensor(b)).argmax(1) for _, b in iter_blocks(p, budget)])
+                                for p in parts])
+            w = agreement_from_tops(tops)
+        else:
+            w = torch.as_tensor(list(weights), dtype=torch.float64)
+            if w.numel() != len(parts):
+                raise ValueError(f"{w.numel()} weights for {len(parts)} scorers")
+        self.weights = w
+
+    @property
+    def shape(self):
+        return self.parts[0].shape
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        blocks = [torch.as_tensor(p.block(rows)) for p in self.parts]
+        return _fuse_equal(blocks, self.method, self.k, self.weights).numpy()

@@ -34,7 +34,7 @@ from typing import Dict, Iterable, Iterator, Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ["HUBNESS_METHODS", "BankNorm", "fit_hubness", "reduce_hubness", "k_occurrence", "hubness_stats",
+__all__ = ["HUBNESS_METHODS", "BankNorm", "fit_hubness", "reduce_hubness", "k_occurrence", "hubness_stats", "nk_stats",
            "bank_rows"]
 
 def _clean(x) -> Tensor:
@@ -83,7 +83,12 @@ def k_occurrence(scores: Blocks, k: int = 10) -> Tensor:
 def hubness_stats(scores: Blocks, k: int = 10, candidates: Optional[Tensor] = None) -> Dict[str, float]:
     """Skewness of ``N_k`` (population, as ``scipy.stats.skew``), share of candidates with
     ``N_k = 0`` and the largest ``N_k``, over ``candidates`` (``[C]`` bool; default all)."""
-    n = k_occurrence(scores, k).double()
+    return nk_stats(k_occurrence(scores, k), k, candidates)
+
+
+def nk_stats(nk: Tensor, k: int, candidates: Optional[Tensor] = None) -> Dict[str, float]:
+    """:func:`hubness_stats` of a given k-occurrence vector ``nk`` ``[C]``."""
+    n = nk.double()
     if candidates is not None:
         n = n[candidates.bool()]
     mu, sd = n.mean(), n.std(unbiased=False)

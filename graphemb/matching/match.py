@@ -33,8 +33,9 @@ from torch import Tensor
 
 from graphemb.matching.graph import MatchingGraph
 
-__all__ = ["Scorer", "EmbeddingScorer", "DenseScorer", "AdjustedScorer", "Adjust", "BUDGET", "iter_blocks",
-           "blocked_topk", "blocked_ranks", "blocked_ranking_metrics", "one_to_one_sparse", "one_to_one_topk",
+__all__ = ["Scorer", "EmbeddingScorer", "DenseScorer", "SparseScorer", "RowsScorer", "AdjustedScorer", "Adjust",
+           "BUDGET", "iter_blocks", "blocked_topk", "blocked_ranks", "blocked_ranking_metrics", "blocked_scan", "Scan",
+           "rank_metrics", "one_to_one_sparse", "one_to_one_topk",
            "object_scorer",
            "cosine_scores", "object_scores", "top_k", "mutual_nearest", "one_to_one"]
 
@@ -62,6 +63,9 @@ class EmbeddingScorer:
         queries: ``[Q, d]``; candidates: ``[C, d]`` (float32 copies are kept).
         candidate_mask: ``[C]`` bool, ``False`` for candidates that score ``-inf`` (pruned).
         query_mask: ``[Q]`` bool, ``False`` for queries whose every score is ``-inf`` (pruned).
+        stable: compute each block in float64 and round it to float32, so a score does not depend
+            on which rows share its block (BLAS rounds a matrix's edge tiles differently from a
+            single row's product) and identical candidates tie exactly; about 2x the cost.
     """
 
     queries: np.ndarray
@@ -69,6 +73,7 @@ class EmbeddingScorer:
     candidate_mask: Optional[np.ndarray] = None
     normalize: bool = True
     query_mask: Optional[np.ndarray] = None
+    stable: bool = False
 
     def __post_init__(self) -> None:
         from graphemb.index import normalize
@@ -78,7 +83,8 @@ class EmbeddingScorer:
         if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
             raise ValueError(f"queries [Q, d] and candidates [C, d] must share d; got {q.shape} and {c.shape}")
         self.queries, self.candidates = (normalize(q), normalize(c)) if self.normalize else (q, c)
-        self._ct = np.ascontiguousarray(self.candidates.T)
+        self._ct = np.ascontiguousarray(self.candidates.T, dtype=np.float64 if self.stable else np.float32)
+        self._q = self.queries.astype(np.float64) if self.stable else self.queries
         for name, n in (("candidate_mask", len(c)), ("query_mask", len(q))):
             m = getattr(self, name)
             if m is not None:
@@ -92,7 +98,9 @@ class EmbeddingScorer:
         return len(self.queries), len(self.candidates)
 
     def block(self, rows: np.ndarray) -> np.ndarray:
-        s = self.queries[rows] @ self._ct
+        s = self._q[rows] @ self._ct
+        if self.stable:
+            s = s.astype(np.float32)
         if self.candidate_mask is not None:
             s[:, ~self.candidate_mask] = -np.inf
         if self.query_mask is not None:
@@ -118,6 +126,49 @@ class DenseScorer:
 
     def block(self, rows: np.ndarray) -> np.ndarray:
         return self.scores[rows]
+
+
+@dataclass
+class SparseScorer:
+    """Scores ``queries @ candidates.T`` of two sparse row matrices ``[Q, V]`` and ``[C, V]``
+    (BM25 / TF-IDF term weights; :mod:`graphemb.matching.baselines`), dense float64 per block."""
+
+    queries: "object"
+    candidates: "object"
+
+    def __post_init__(self) -> None:
+        import scipy.sparse as sp
+
+        self.queries, self.candidates = sp.csr_matrix(self.queries), sp.csr_matrix(self.candidates)
+        if self.queries.shape[1] != self.candidates.shape[1]:
+            raise ValueError(f"queries [Q, V] and candidates [C, V] must share V; got {self.queries.shape} "
+                             f"and {self.candidates.shape}")
+        self._ct = self.candidates.T.tocsc()
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return self.queries.shape[0], self.candidates.shape[0]
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray((self.queries[rows] @ self._ct).toarray(), dtype=np.float64)
+
+
+@dataclass
+class RowsScorer:
+    """The rows ``rows`` of ``scorer`` (in that order) seen as a scorer of ``len(rows)`` queries."""
+
+    scorer: "Scorer"
+    rows: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.rows = np.asarray(self.rows, dtype=np.int64)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return len(self.rows), self.scorer.shape[1]
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        return self.scorer.block(self.rows[rows])
 
 
 @dataclass
@@ -264,6 +315,96 @@ def _block_ranks(s: np.ndarray, indptr: np.ndarray, gc: np.ndarray, rows: np.nda
     return ranks, aps
 
 
+@dataclass
+class Scan:
+    """What one pass over a scorer's blocks gives (:func:`blocked_scan`).
+
+    Attributes:
+        ranks: ``[Q]`` 1-based rank of each query's best gold candidate (``inf``: none).
+        aps: ``{k: [Q]}`` AP@k.  has_gold: ``[Q]`` bool.
+        topk: ``(indices [Q, k], scores [Q, k])`` (:func:`blocked_topk`'s order) or ``None``.
+        k_occurrence: ``[C]`` N_k of :func:`graphemb.matching.hubness.k_occurrence` or ``None``.
+        finite: ``[C]`` bool, candidates with a finite score for some query.
+    """
+
+    ranks: np.ndarray
+    aps: Dict[int, np.ndarray]
+    has_gold: np.ndarray
+    topk: Optional[Tuple[np.ndarray, np.ndarray]]
+    k_occurrence: Optional[np.ndarray]
+    finite: np.ndarray
+
+    def metrics(self, query_mask: Optional[np.ndarray] = None, rows: Optional[np.ndarray] = None) -> Dict[str, float]:
+        """:func:`graphemb.matching.metrics.ranking_metrics`'s dict over all queries (or the
+        positions ``rows``); ``query_mask`` ``[Q]`` ``False`` = a miss."""
+        return rank_metrics(self.ranks, self.aps, self.has_gold, query_mask, rows)
+
+
+def rank_metrics(ranks: np.ndarray, aps: Dict[int, np.ndarray], has_gold: np.ndarray,
+                 query_mask: Optional[np.ndarray] = None, rows: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """``mrr``, ``mrr@K``, ``map@K``, ``hits@K``, ``queries``, ``missed`` from per-query first-gold
+    ranks and AP@K (keys of ``aps``), over ``rows`` (default all); ``query_mask`` ``False`` = a miss."""
+    from graphemb.evaluation.ranking import hits_at_k, mrr
+
+    ok = np.asarray(has_gold, dtype=bool)
+    if query_mask is not None:
+        m = np.asarray(query_mask.numpy() if isinstance(query_mask, Tensor) else query_mask, dtype=bool)
+        ok = ok & m
+        ranks = np.where(m, ranks, np.inf)
+        aps = {k: np.where(m, v, 0.0) for k, v in aps.items()}
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        ranks, ok, aps = ranks[rows], ok[rows], {k: v[rows] for k, v in aps.items()}
+    rt = torch.from_numpy(np.asarray(ranks, dtype=np.float64))
+    out: Dict[str, float] = {"mrr": mrr(rt)}
+    for k in sorted(aps):
+        out[f"mrr@{k}"] = mrr(rt, k)
+        out[f"map@{k}"] = float(aps[k].mean()) if len(ranks) else float("nan")
+        out[f"hits@{k}"] = hits_at_k(rt, k)
+    out["queries"] = int(len(ranks))
+    out["missed"] = int((~ok).sum())
+    return out
+
+
+def blocked_scan(scorer: Scorer, gold: Sequence[Sequence[int]], *, ks: Iterable[int] = (), ties: str = "pessimistic",
+                 topk: int = 0, hub_k: int = 0, budget: int = BUDGET) -> Scan:
+    """One pass over ``scorer``'s blocks (each block scored once) giving the gold ranks and AP@K
+    (as :func:`blocked_ranks`), the ``topk`` best candidates per query (``0``: none; as
+    :func:`blocked_topk`), the k-occurrence N_{hub_k} (``0``: none) and the finite candidates."""
+    from graphemb.evaluation.ranking import _check_ties
+    from graphemb.index import select_topk
+
+    _check_ties(ties)
+    ks = tuple(ks)
+    q, c = scorer.shape
+    indptr, gc = _gold_csr(gold, q, c)
+    ranks = np.full(q, np.inf)
+    aps = {k: np.zeros(q) for k in ks}
+    idx, val = [], []
+    nk = np.zeros(c, dtype=np.int64) if hub_k else None
+    finite = np.zeros(c, dtype=bool)
+    kk = min(int(topk), c)
+    for rows, s in iter_blocks(scorer, budget // 2):
+        r, a = _block_ranks(s, indptr, gc, rows, ks, ties, budget // 2)
+        ranks[rows] = r
+        for k in ks:
+            aps[k][rows] = a[k]
+        if kk > 0:
+            i, v = select_topk(s, kk)
+            idx.append(i)
+            val.append(v)
+        if nk is not None:
+            from graphemb.matching.hubness import k_occurrence
+
+            nk += k_occurrence(torch.from_numpy(np.ascontiguousarray(s)), hub_k).numpy()
+        finite |= np.isfinite(s).any(0)
+    top = None
+    if topk:
+        top = ((np.concatenate(idx), np.concatenate(val)) if idx else
+               (np.zeros((q, max(kk, 0)), np.int64), np.zeros((q, max(kk, 0)), np.float64)))
+    return Scan(ranks, aps, np.diff(indptr) > 0, top, nk, finite)
+
+
 def blocked_ranks(scorer: Scorer, gold: Sequence[Sequence[int]], *, ties: str = "pessimistic",
                   budget: int = BUDGET) -> np.ndarray:
     """``[Q]`` 1-based rank of each query's best gold candidate (``inf`` without gold), blockwise;
@@ -293,25 +434,12 @@ def blocked_ranking_metrics(scorer: Scorer, gold: Sequence[Sequence[int]], *,
     """:func:`graphemb.matching.metrics.ranking_metrics` of ``scorer`` against per-query gold
     candidate lists, computed block by block (same keys, same values: ``mrr``, ``mrr@K``,
     ``map@K``, ``hits@K``, ``queries``, ``missed``). ``query_mask`` ``False`` = a miss."""
-    from graphemb.evaluation.ranking import hits_at_k, mrr
-
     ks = tuple(ks)
     ranks, aps, indptr = _blocked(scorer, gold, ks, ties, budget)
-    ok = np.diff(indptr) > 0
-    if query_mask is not None:
-        m = np.asarray(query_mask.numpy() if isinstance(query_mask, Tensor) else query_mask, dtype=bool)
-        ok &= m
-        ranks = np.where(m, ranks, np.inf)
-        aps = {k: np.where(m, v, 0.0) for k, v in aps.items()}
-    rt = torch.from_numpy(ranks)
-    out: Dict[str, float] = {"mrr": mrr(rt)}
-    for k in ks:
-        out[f"mrr@{k}"] = mrr(rt, k)
-        out[f"map@{k}"] = float(aps[k].mean()) if len(ranks) else float("nan")
-        out[f"hits@{k}"] = hits_at_k(rt, k)
-    out["queries"] = int(len(ranks))
-    out["missed"] = int((~ok).sum())
-    return out
+    out = rank_metrics(ranks, aps, np.diff(indptr) > 0, query_mask)
+    # the keys in the order of ``ks`` (rank_metrics sorts them)
+    return {"mrr": out["mrr"], **{f"{m}@{k}": out[f"{m}@{k}"] for k in ks for m in ("mrr", "map", "hits")},
+            "queries": out["queries"], "missed": out["missed"]}
 
 
 def one_to_one_sparse(scorer: Scorer, k: int = 20, *, min_score: float = float("-inf"), budget: int = BUDGET

@@ -39,12 +39,11 @@ import torch
 from torch import Tensor
 
 from graphemb.matching.datasets import MatchingDataset
-from graphemb.matching.fusion import fuse
 from graphemb.matching.graph import COLUMN, TOKEN, MatchingGraph
-from graphemb.matching.hubness import HUBNESS_METHODS, bank_rows, fit_hubness, hubness_stats
+from graphemb.matching.hubness import HUBNESS_METHODS, bank_rows, fit_hubness
 
 __all__ = ["MethodConfig", "MethodSpec", "METHODS", "BASE_SCORERS", "MatchContext", "BaseScores",
-           "method_scores", "evaluate_method", "PROTOCOLS"]
+           "method_scorer", "method_scores", "evaluate_method", "PROTOCOLS"]
 
 #: how each dataset family is evaluated (named in every record and in RESULTS.md)
 PROTOCOLS = {
@@ -60,7 +59,10 @@ class MethodConfig:
     """Settings shared by every method (graph, embeddings, hubness reduction, fusion).
 
     Attributes:
-        walk_preset: TDmatch walk preset of ``walks`` (``fast``: 20 walks/node, 5 Word2Vec epochs).
+        walk_preset: TDmatch walk preset of ``walks`` (``lean``, ``match run``'s default: a ~1M-node walk
+            corpus, 5 Word2Vec epochs, 2 negatives; :data:`~graphemb.matching.walks.WALK_PRESETS`).
+        walk_overrides: fields of the preset's :class:`~graphemb.matching.walks.WalkConfig` to change
+            (e.g. ``{"negative": 2}``); ``None``: the preset as it is.
         gnn_overrides: over :data:`graphemb.matching.embed.MATCHING_GNN` (nested dict).
         hubness: reduction on each base scorer (:data:`~graphemb.matching.hubness.HUBNESS_METHODS`);
             ``None`` = the method's own (``none``, ``dbnorm_ddis`` for ``best``).
@@ -71,7 +73,8 @@ class MethodConfig:
         seed, device: of the walks and the GNN.
     """
 
-    walk_preset: str = "fast"
+    walk_preset: str = "lean"
+    walk_overrides: Optional[Dict[str, Any]] = None
     gnn_overrides: Optional[Dict[str, Any]] = None
     hubness: Optional[str] = None
     beta: float = 20.0
@@ -101,14 +104,15 @@ class MethodSpec:
 
 @dataclass
 class BaseScores:
-    """One base scorer's scores: ``query`` ``[n, C]`` (all query-side objects), ``present`` ``[n]``
+    """One base scorer, blocked (:class:`graphemb.matching.match.Scorer`, float64 blocks):
+    ``query`` ``[n, C]`` (all query-side objects x all candidates), ``present`` ``[n]`` bool
     (False: the query object was pruned from the graph), ``gallery`` ``[Bg, C]`` bank candidates
     against all candidates and ``gallery_self`` ``[Bg]`` (each bank row's own candidate)."""
 
-    query: Tensor
-    present: Tensor
-    gallery: Optional[Tensor]
-    gallery_self: Optional[Tensor]
+    query: Any
+    present: np.ndarray
+    gallery: Optional[Any]
+    gallery_self: Optional[np.ndarray]
     cosine: bool
 
 
@@ -133,6 +137,7 @@ class MatchContext:
         self._graph = graph
         self._cache: Dict[Any, Any] = {}
         self.stages: Dict[Any, float] = {}
+        self.cpu_stages: Dict[Any, float] = {}  # CPU seconds of this process (all threads) per ingredient
         self.log = log
         self.store = store
         self.cached: List[str] = []
@@ -154,22 +159,27 @@ class MatchContext:
             if path.is_file():
                 blob = torch.load(path, weights_only=True)
                 self._cache[key], self.stages[key] = blob["value"], float(blob["seconds"])
+                self.cpu_stages[key] = float(blob.get("cpu_seconds", float("nan")))
                 self.cached.append(key[0])
                 return self._cache[key]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         self._cache[key] = fn()
         self.stages[key] = time.perf_counter() - t
+        self.cpu_stages[key] = time.process_time() - c
         self.log(f"{self.ds.name}: {stage} in {self.stages[key]:.1f}s")
         if path is not None:
             from graphemb.utils.io import atomic_write
 
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(path) as f:
-                torch.save({"value": self._cache[key], "seconds": self.stages[key]}, f)
+                torch.save({"value": self._cache[key], "seconds": self.stages[key],
+                            "cpu_seconds": self.cpu_stages[key]}, f)
         return self._cache[key]
 
-    def stage_seconds(self, keys: Sequence[Any]) -> Dict[str, float]:
-        return {(k if isinstance(k, str) else k[0]): self.stages[k] for k in keys if k in self.stages}
+    def stage_seconds(self, keys: Sequence[Any], cpu: bool = False) -> Dict[str, float]:
+        """Wall (or, ``cpu=True``, CPU) seconds of the ingredients ``keys`` computed so far."""
+        src = self.cpu_stages if cpu else self.stages
+        return {(k if isinstance(k, str) else k[0]): src[k] for k in keys if k in src}
 
     # -- text
     @property
@@ -238,7 +248,8 @@ class MatchContext:
 
         s = self.cfg.seed
         return self._get(("walks", s), "walks + Word2Vec",
-                         lambda: walk_embeddings(self.graph(), walk_preset(self.cfg.walk_preset, seed=s)))
+                         lambda: walk_embeddings(self.graph(), walk_preset(self.cfg.walk_preset, seed=s,
+                                                                      **(self.cfg.walk_overrides or {}))))
 
     def gnn(self, features: str) -> Tensor:
         from graphemb.matching.embed import gnn_embeddings
@@ -266,49 +277,55 @@ class MatchContext:
         return self._cache[key]
 
 
+def _f64(scorer: Any) -> Any:
+    from graphemb.matching.match import AdjustedScorer
+
+    return AdjustedScorer(scorer, lambda b, rows: np.asarray(b, dtype=np.float64))
+
+
 def _embedding_scores(ctx: MatchContext, z: Tensor) -> BaseScores:
-    from graphemb.matching.match import cosine_scores
+    from graphemb.matching.match import EmbeddingScorer
 
     g = ctx.graph()
     qn, cn = (g.b_nodes, g.a_nodes) if ctx.ds.query_side == "b" else (g.a_nodes, g.b_nodes)
-    qv, cv = z[qn.clamp(min=0)], z[cn.clamp(min=0)]
-    s = cosine_scores(qv, cv).double()
-    s[:, cn < 0] = float("-inf")
-    present = qn >= 0
-    s[~present] = float("-inf")
-    gb = ctx.gallery_bank
-    gs = cosine_scores(cv[gb], cv).double()
-    gs[:, cn < 0] = float("-inf")
-    gs[cn[gb] < 0] = float("-inf")
-    return BaseScores(s, present, gs, gb, cosine=True)
+    qn, cn = qn.numpy(), cn.numpy()
+    e = z.detach().float().numpy()
+    qv, cv = e[qn.clip(min=0)], e[cn.clip(min=0)]
+    gb = ctx.gallery_bank.numpy()
+    return BaseScores(_f64(EmbeddingScorer(qv, cv, candidate_mask=cn >= 0, query_mask=qn >= 0, stable=True)),
+                      qn >= 0, _f64(EmbeddingScorer(cv[gb], cv, candidate_mask=cn >= 0, query_mask=cn[gb] >= 0,
+                                                    stable=True)), gb, cosine=True)
 
 
-def _text_scores(ctx: MatchContext, fn: Callable[[List[str], List[str]], Tensor], cosine: bool) -> BaseScores:
+def _text_scores(ctx: MatchContext, matrices: Callable[[List[str], List[str]], Tuple[Any, Any]],
+                 cosine: bool) -> BaseScores:
+    from graphemb.matching.match import SparseScorer
+
     ct = ctx.cand_texts()
-    gb = ctx.gallery_bank
-    return BaseScores(fn(ctx.query_texts(), ct).double(), torch.ones(ctx.n_query, dtype=torch.bool),
-                      fn([ct[i] for i in gb.tolist()], ct).double(), gb, cosine=cosine)
+    gb = ctx.gallery_bank.numpy()
+    return BaseScores(SparseScorer(*matrices(ctx.query_texts(), ct)), np.ones(ctx.n_query, dtype=bool),
+                      SparseScorer(*matrices([ct[i] for i in gb.tolist()], ct)), gb, cosine=cosine)
 
 
 def _bm25(ctx: MatchContext) -> BaseScores:
-    from graphemb.matching.baselines import bm25_scores
+    from graphemb.matching.baselines import bm25_matrices
 
-    return ctx._get("bm25", "BM25", lambda: _text_scores(ctx, bm25_scores, cosine=False))
+    return ctx._get("bm25", "BM25", lambda: _text_scores(ctx, bm25_matrices, cosine=False))
 
 
 def _tfidf(ctx: MatchContext) -> BaseScores:
-    from graphemb.matching.baselines import tfidf_scores
+    from graphemb.matching.baselines import tfidf_matrices
 
-    return ctx._get("tfidf", "TF-IDF", lambda: _text_scores(ctx, tfidf_scores, cosine=True))
+    return ctx._get("tfidf", "TF-IDF", lambda: _text_scores(ctx, tfidf_matrices, cosine=True))
 
 
 def _minilm(ctx: MatchContext) -> BaseScores:
-    from graphemb.matching.match import cosine_scores
+    from graphemb.matching.match import EmbeddingScorer
 
-    qv, cv = ctx.minilm_vectors()
-    gb = ctx.gallery_bank
-    return BaseScores(cosine_scores(qv, cv).double(), torch.ones(ctx.n_query, dtype=torch.bool),
-                      cosine_scores(cv[gb], cv).double(), gb, cosine=True)
+    qv, cv = (x.float().numpy() for x in ctx.minilm_vectors())
+    gb = ctx.gallery_bank.numpy()
+    return BaseScores(_f64(EmbeddingScorer(qv, cv, stable=True)), np.ones(ctx.n_query, dtype=bool),
+                      _f64(EmbeddingScorer(cv[gb], cv, stable=True)), gb, cosine=True)
 
 
 def _both(ctx: MatchContext) -> BaseScores:
@@ -345,84 +362,136 @@ METHODS: Dict[str, MethodSpec] = {
 }
 
 
-def _reduce(ctx: MatchContext, b: BaseScores, method: str) -> Tensor:
+def _reduce(ctx: MatchContext, b: BaseScores, method: str, budget: int) -> Any:
+    """``b.query`` with hubness reduction ``method`` applied block by block; the bank statistics
+    are accumulated over blocks of bank rows (no dense bank or score matrix)."""
+    from graphemb.matching.match import AdjustedScorer, iter_blocks
+
     cfg = ctx.cfg
     if method == "none":
         return b.query
     scale = 1.0
     if not b.cosine:  # BM25: largest score -> 1, so beta means what it means for cosines
-        fin = b.query[torch.isfinite(b.query)]
-        scale = 1.0 / float(fin.max()) if fin.numel() and float(fin.max()) > 0 else 1.0
-    qb = b.query[ctx.query_bank] * scale
-    gb = b.gallery * scale if b.gallery is not None else None
-    norm = fit_hubness(method, qb, gb, k=cfg.csls_k, beta=cfg.beta, beta_gallery=cfg.beta_gallery,
-                       gallery_self=b.gallery_self)
-    return norm.transform(b.query * scale)
+        top = max((float(np.max(s, initial=-np.inf, where=np.isfinite(s))) for _, s in iter_blocks(b.query, budget)),
+                  default=-np.inf)
+        scale = 1.0 / top if np.isfinite(top) and top > 0 else 1.0
+
+    def bank(scorer: Any, rows: Optional[np.ndarray] = None):
+        return (torch.from_numpy(s * scale) for _, s in iter_blocks(scorer, budget, rows))
+
+    norm = fit_hubness(method, bank(b.query, ctx.query_bank.numpy()),
+                       bank(b.gallery) if b.gallery is not None else None, k=cfg.csls_k, beta=cfg.beta,
+                       beta_gallery=cfg.beta_gallery,
+                       gallery_self=None if b.gallery_self is None else torch.as_tensor(b.gallery_self))
+    return AdjustedScorer(b.query, lambda s, rows: norm(s * scale, rows))
 
 
-def method_scores(name: str, ctx: MatchContext, hubness: Optional[str] = None) -> Tuple[Tensor, Tensor, Dict[str, float]]:
-    """``(scores [n, C], present [n], seconds)`` of method ``name`` on all query-side objects.
+def method_scorer(name: str, ctx: MatchContext, hubness: Optional[str] = None, *, budget: Optional[int] = None
+                  ) -> Tuple[Any, np.ndarray, Dict[str, float]]:
+    """``(scorer [n, C], present [n], seconds)`` of method ``name`` on all query-side objects:
+    a blocked :class:`~graphemb.matching.match.Scorer` (each block: the base scorers' blocks,
+    their hubness reduction, the fusion), so no method holds a dense ``[n, C]`` matrix.
 
     ``hubness`` overrides the config's and the method's own reduction. ``seconds``: the cost of
-    each ingredient (computed once per context; a fused method lists all of its ingredients) plus
-    ``hubness`` and ``fusion`` as measured in this call.
+    each ingredient (computed once per context; a fused method lists all of its ingredients),
+    ``hubness`` (the bank statistics) and ``fusion`` (its weights) as measured in this call; the
+    per-block scoring, reduction and fusion are paid by whoever reads the blocks (``evaluate``).
     """
+    from graphemb.matching.fusion import FusedScorer
+    from graphemb.matching.match import BUDGET
+
     if name not in METHODS:
         raise KeyError(f"unknown matching method {name!r}; choose one of {', '.join(METHODS)}")
+    budget = budget or BUDGET
     spec = METHODS[name]
     hub = hubness or ctx.cfg.hubness or spec.hubness
     if hub not in HUBNESS_METHODS:
         raise ValueError(f"unknown hubness reduction {hub!r}; choose one of {', '.join(HUBNESS_METHODS)}")
     parts = [ctx.base(c) for c in spec.components]
-    t = time.perf_counter()
-    reduced = [_reduce(ctx, b, hub) for b in parts]
-    t_hub = time.perf_counter() - t
-    t = time.perf_counter()
-    scores = reduced[0] if len(reduced) == 1 else fuse(reduced, spec.fusion, weights=spec.weights)
-    t_fuse = time.perf_counter() - t
-    present = torch.stack([b.present for b in parts]).any(0)
+    t, c0 = time.perf_counter(), time.process_time()
+    reduced = [_reduce(ctx, b, hub, budget) for b in parts]
+    t_hub, c_hub = time.perf_counter() - t, time.process_time() - c0
+    t, c0 = time.perf_counter(), time.process_time()
+    scorer = reduced[0] if len(reduced) == 1 else FusedScorer(reduced, spec.fusion, weights=spec.weights,
+                                                               budget=budget)
+    t_fuse, c_fuse = time.perf_counter() - t, time.process_time() - c0
+    ctx.cpu_stages["hubness"], ctx.cpu_stages["fusion"] = c_hub, c_fuse  # of the latest call
+    present = np.stack([b.present for b in parts]).any(0)
     keys: List[Any] = []
     for c in spec.components:
         keys += [k for k in ctx.ingredients(c) if k not in keys]
     secs = ctx.stage_seconds(keys)
     secs.update(hubness=t_hub, fusion=t_fuse)
-    return scores, present, secs
+    return scorer, present, secs
+
+
+def method_scores(name: str, ctx: MatchContext, hubness: Optional[str] = None) -> Tuple[Tensor, Tensor, Dict[str, float]]:
+    """Dense ``(scores [n, C], present [n], seconds)`` of :func:`method_scorer` (for small inputs
+    and inspection; :func:`evaluate_method` never builds it)."""
+    from graphemb.matching.match import iter_blocks
+
+    scorer, present, secs = method_scorer(name, ctx, hubness)
+    n, c = scorer.shape
+    blocks = [torch.as_tensor(b) for _, b in iter_blocks(scorer)]
+    s = torch.cat(blocks) if blocks else torch.zeros(n, c, dtype=torch.float64)
+    return s, torch.from_numpy(present), secs
 
 
 def evaluate_method(name: str, ctx: MatchContext, hubness: Optional[str] = None, *,
-                    ks: Sequence[int] = (1, 3, 5, 10, 20), full: bool = True) -> Dict[str, Any]:
+                    ks: Sequence[int] = (1, 3, 5, 10, 20), full: bool = True, budget: Optional[int] = None,
+                    top_k: int = 20) -> Dict[str, Any]:
     """Metrics (every query counted, pessimistic ties), hubness of the final scores with and
     without the reduction, and stage seconds of method ``name`` on ``ctx``'s dataset.
 
-    ``ks``: the cut-offs of MRR@K / MAP@K / Hits@K. ``full=False`` skips the one-to-one pairs and
-    the scores without the reduction (``hubness_before``, ``mrr_without_hubness``).
+    Everything is computed block by block (:func:`method_scorer`,
+    :func:`graphemb.matching.match.blocked_scan`: one pass gives ranks, AP@K, N_k and the top-k
+    lists), at most ``budget`` scores at a time (default
+    :data:`graphemb.matching.match.BUDGET`). ``ks``: the cut-offs of MRR@K / MAP@K / Hits@K.
+    ``groups``: the metrics of each of the dataset's query groups (``ds.groups``). The one-to-one
+    pairs (ER) are the maximum-weight assignment on each query's ``top_k`` candidates
+    (:func:`graphemb.matching.match.one_to_one_topk`). ``full=False`` skips the pairs and the
+    scores without the reduction (``hubness_before``, ``mrr_without_hubness``).
     """
-    from graphemb.matching.match import one_to_one
-    from graphemb.matching.metrics import gold_matrix, pair_prf, ranking_metrics
+    from graphemb.matching.match import BUDGET, RowsScorer, blocked_scan, one_to_one_topk
+    from graphemb.matching.metrics import pair_prf
 
+    budget = budget or BUDGET
     spec = METHODS[name]
     hub = hubness or ctx.cfg.hubness or spec.hubness
-    scores, present, secs = method_scores(name, ctx, hub)
+    scorer, present, secs = method_scorer(name, ctx, hub, budget=budget)
     ds = ctx.ds
-    t = time.perf_counter()
-    q = torch.as_tensor(ds.queries, dtype=torch.long)
-    s = scores[q]
-    m = ranking_metrics(s, gold_matrix(ds.gold, s.size(1)), query_mask=present[q], ks=ks)
-    if full and ds.query_side == "a" and len(ds.pairs):
-        pred = one_to_one(s)
-        pred = torch.stack([q[pred[:, 0]], pred[:, 1]], 1)
-        m.update({f"pairs_{k}": v for k, v in pair_prf(pred.numpy(), ds.pairs).items()})
+    t, c0 = time.perf_counter(), time.process_time()
+    q = np.asarray(ds.queries, dtype=np.int64)
+    pairs = full and ds.query_side == "a" and len(ds.pairs)
+    scan = blocked_scan(RowsScorer(scorer, q), ds.gold, ks=ks, topk=top_k if pairs else 0, hub_k=ctx.cfg.hub_k,
+                        budget=budget)
+    m = scan.metrics(present[q])
+    if pairs:
+        idx, val = scan.topk
+        pred = one_to_one_topk(idx, val, scorer.shape[1]).numpy()
+        pred = np.stack([q[pred[:, 0]], pred[:, 1]], 1)
+        m.update({f"pairs_{k}": v for k, v in pair_prf(pred, ds.pairs).items()})
     secs["evaluate"] = time.perf_counter() - t
-    cand = torch.isfinite(scores).any(0)
+    cpu = {**ctx.stage_seconds([k for k in ctx.cpu_stages if (k if isinstance(k, str) else k[0]) in secs], cpu=True),
+           "evaluate": time.process_time() - c0}
+    groups = {g: {k: float(v) for k, v in scan.metrics(present[q], ix).items()} for g, ix in (ds.groups or {}).items()}
     out: Dict[str, Any] = {"method": name, "hubness_method": hub, "metrics": {k: float(v) for k, v in m.items()},
-                           "stages": secs, "seconds": float(sum(secs.values())),
+                           "stages": secs, "stages_cpu": cpu, "seconds": float(sum(secs.values())),
                            "pruned_queries": int((~present[q]).sum()),
-                           "hubness_after": hubness_stats(s, ctx.cfg.hub_k, cand)}
+                           "hubness_after": _nk_stats(scan.k_occurrence, scan.finite, ctx.cfg.hub_k)}
+    if groups:
+        out["groups"] = groups
     if hub != "none" and full:
-        raw, _, _ = method_scores(name, ctx, "none")
-        out["hubness_before"] = hubness_stats(raw[q], ctx.cfg.hub_k, cand)
-        rm = ranking_metrics(raw[q], gold_matrix(ds.gold, s.size(1)), query_mask=present[q], ks=(1,))
-        out["mrr_without_hubness"] = float(rm["mrr"])
+        raw = evaluate_method(name, ctx, "none", ks=(1,), full=False, budget=budget)
+        out["hubness_before"] = raw["hubness_after"]
+        out["mrr_without_hubness"] = float(raw["metrics"]["mrr"])
     elif hub == "none":
         out["hubness_before"] = out["hubness_after"]
     return out
+
+
+def _nk_stats(nk: np.ndarray, candidates: np.ndarray, k: int) -> Dict[str, float]:
+    """:func:`~graphemb.matching.hubness.hubness_stats` from a k-occurrence vector."""
+    from graphemb.matching.hubness import nk_stats
+
+    return nk_stats(torch.from_numpy(nk), k, torch.from_numpy(candidates))

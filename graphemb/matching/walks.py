@@ -65,12 +65,16 @@ WALK_PRESETS: Dict[str, WalkConfig] = {
     "paper": WalkConfig(),
     "fast": WalkConfig(walks_per_node=20, epochs=5),
     "quick": WalkConfig(walks_per_node=100, epochs=5, target_tokens=2_000_000),
+    # match run's default: half quick's walk corpus and 2 negatives instead of 5 (Word2Vec ~4x
+    # cheaper); `best` fuses the walks with MiniLM and BM25, and loses little MRR for it
+    # (experiments/matching/SCALE.md, "best" sweep; RESULTS.md is measured with it)
+    "lean": WalkConfig(walks_per_node=100, epochs=5, negative=2, target_tokens=1_000_000),
     "tiny": WalkConfig(walks_per_node=10, walk_length=10, dim=16, epochs=5),
 }
 
 
 def walk_preset(name: str = "paper", **overrides) -> WalkConfig:
-    """A preset (``paper``, ``fast``, ``tiny``) with field overrides."""
+    """A preset (``paper``, ``fast``, ``quick``, ``lean``, ``tiny``) with field overrides."""
     if name not in WALK_PRESETS:
         raise KeyError(f"unknown walk preset {name!r}; known: {', '.join(WALK_PRESETS)}")
     return replace(WALK_PRESETS[name], **overrides)
