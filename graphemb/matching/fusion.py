@@ -92,6 +92,28 @@ def agreement_from_tops(tops: Tensor, floor: float = 0.02) -> Tensor:
     return w / w.sum()
 
 
+def _checked_weights(method: str, shapes: Sequence[tuple], weights: Union[None, str, Sequence[float]],
+                     agreement, what: str) -> Tensor:
+    """Validate a fusion request (method, one shared ``[Q, C]`` shape) and resolve its weights:
+    equal, ``agreement()`` (called only when asked for) or the given floats, as float64."""
+    if method not in FUSIONS:
+        raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
+    if not shapes:
+        raise ValueError(f"fusion needs at least one of the {what}")
+    if len(set(shapes)) != 1:
+        raise ValueError(f"{what} to fuse must share one [Q, C] shape, got {sorted(set(shapes))}")
+    if weights is None:
+        return torch.ones(len(shapes), dtype=torch.float64)
+    if isinstance(weights, str):
+        if weights != "agreement":
+            raise ValueError(f"weights must be None, 'agreement' or a sequence of floats, got {weights!r}")
+        return agreement()
+    w = torch.as_tensor(list(weights), dtype=torch.float64)
+    if w.numel() != len(shapes):
+        raise ValueError(f"{w.numel()} weights for {len(shapes)} {what}")
+    return w
+
+
 def fuse(scores: Sequence[Tensor], method: str = "rrf", *, weights: Union[None, str, Sequence[float]] = None,
          k: float = 60.0) -> Tensor:
     """Fuse ``[Q, C]`` score matrices of the same queries and candidates into one ``[Q, C]``.
@@ -101,23 +123,8 @@ def fuse(scores: Sequence[Tensor], method: str = "rrf", *, weights: Union[None, 
         weights: ``None`` (equal), ``"agreement"`` (:func:`agreement_weights`) or one weight per scorer.
         k: the RRF constant (60).
     """
-    if method not in FUSIONS:
-        raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
-    if not scores:
-        raise ValueError("fuse needs at least one score matrix")
-    shapes = {tuple(s.shape) for s in scores}
-    if len(shapes) != 1:
-        raise ValueError(f"score matrices to fuse must share one [Q, C] shape, got {sorted(shapes)}")
-    if weights is None:
-        w = torch.ones(len(scores), dtype=torch.float64)
-    elif isinstance(weights, str):
-        if weights != "agreement":
-            raise ValueError(f"weights must be None, 'agreement' or a sequence of floats, got {weights!r}")
-        w = agreement_weights(scores)
-    else:
-        w = torch.as_tensor(list(weights), dtype=torch.float64)
-        if w.numel() != len(scores):
-            raise ValueError(f"{w.numel()} weights for {len(scores)} score matrices")
+    w = _checked_weights(method, [tuple(s.shape) for s in scores], weights, lambda: agreement_weights(scores),
+                         "score matrices")
     return _fuse_equal(scores, method, k, w)
 
 
@@ -132,27 +139,13 @@ class FusedScorer:
                  k: float = 60.0, budget: int = 1 << 23) -> None:
         from graphemb.matching.match import iter_blocks
 
-        if method not in FUSIONS:
-            raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
-        if not parts:
-            raise ValueError("FusedScorer needs at least one scorer")
-        shapes = {tuple(p.shape) for p in parts}
-        if len(shapes) != 1:
-            raise ValueError(f"scorers to fuse must share one [Q, C] shape, got {sorted(shapes)}")
         self.parts, self.method, self.k = list(parts), method, float(k)
-        if weights is None:
-            w = torch.ones(len(parts), dtype=torch.float64)
-        elif isinstance(weights, str):
-            if weights != "agreement":
-                raise ValueError(f"weights must be None, 'agreement' or a sequence of floats, got {weights!r}")
-            tops = torch.stack([torch.cat([_clean(torch.as_tensor(b)).argmax(1) for _, b in iter_blocks(p, budget)])
-                                for p in parts])
-            w = agreement_from_tops(tops)
-        else:
-            w = torch.as_tensor(list(weights), dtype=torch.float64)
-            if w.numel() != len(parts):
-                raise ValueError(f"{w.numel()} weights for {len(parts)} scorers")
-        self.weights = w
+
+        def agreement():
+            return agreement_from_tops(torch.stack([
+                torch.cat([_clean(torch.as_tensor(b)).argmax(1) for _, b in iter_blocks(p, budget)]) for p in parts]))
+
+        self.weights = _checked_weights(method, [tuple(p.shape) for p in parts], weights, agreement, "scorers")
 
     @property
     def shape(self):
