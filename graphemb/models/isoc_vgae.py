@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import degree, remove_self_loops, scatter
+from torch_geometric.utils import remove_self_loops, scatter
 
 from graphemb.config import check
 from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
@@ -114,8 +114,9 @@ def gaussian_kl_to_unit_var(mu: Tensor, logstd: Tensor, m: Tensor, reduction: st
 def degree_target(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Number of neighbours of each node (entries with the node as target, self-loops
     excluded; isolated nodes 0), as float ``[N]`` — the official ``adj_t.sum(0)``."""
-    ei, _ = remove_self_loops(edge_index)
-    return degree(ei[1], num_nodes=num_nodes, dtype=torch.float)
+    from graphemb.nn.graph_ops import node_degree
+
+    return node_degree(edge_index, num_nodes)
 
 
 # --------------------------------------------------------------------------- decoder

@@ -101,12 +101,21 @@ def gcn_operator(edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.
     return SparseOperator.from_coo(ei[1], ei[0], w, (num_nodes, num_nodes))
 
 
+def node_degree(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Number of neighbours of each node: entries with the node as target, self loops excluded,
+    parallel edges counted (float ``[N]``; isolated nodes 0). IsoC-VGAE's degree target (the
+    official ``adj_t.sum(0)``); the one implementation behind
+    :func:`graphemb.models.isoc_vgae.degree_target` and the samplers' full-graph degree."""
+    keep = edge_index[0] != edge_index[1]
+    return torch.bincount(edge_index[1][keep], minlength=num_nodes).to(torch.float)
+
+
 def mean_operator(edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float) -> SparseOperator:
     r"""The closed-neighbourhood mean :math:`m_v = (h_v + \sum_{u \in N(v)} h_u) / (|N(v)| + 1)`
     of :func:`graphemb.models.isoc_vgae.neighbourhood_mean` as a matrix (self loops replaced by
     exactly one, parallel edges counted with multiplicity)."""
     ei, _ = remove_self_loops(edge_index)
-    count = torch.bincount(ei[1], minlength=num_nodes).to(dtype)
+    count = node_degree(edge_index, num_nodes).to(dtype)
     loops = torch.arange(num_nodes, device=edge_index.device)
     row, col = torch.cat([ei[1], loops]), torch.cat([ei[0], loops])
     return SparseOperator.from_coo(row, col, (1.0 / (count + 1))[row], (num_nodes, num_nodes))
@@ -153,8 +162,7 @@ class GraphOps:
         if x.dim() != 2 or not x.is_floating_point():
             raise ValueError(f"GraphOps.build needs float node features [N, F], got {x.dtype} {tuple(x.shape)}")
         n, dt = x.size(0), x.dtype
-        ei, _ = remove_self_loops(edge_index)
-        degree = torch.bincount(ei[1], minlength=n).to(torch.float)
+        degree = node_degree(edge_index, n)
         mean = mean_operator(edge_index, n, dt)
         sparse = feature_density(x) < sparse_below
         with torch.no_grad():

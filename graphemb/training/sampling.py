@@ -265,8 +265,9 @@ def subgraph_sampler(data: Data, num_neighbors: Sequence[int], sampler: str = "a
 
 def global_degree(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Full-graph in-degree ``[N]`` float (self loops excluded): IsoC-VGAE's degree target."""
-    keep = edge_index[0] != edge_index[1]
-    return torch.bincount(edge_index[1][keep], minlength=num_nodes).to(torch.float)
+    from graphemb.nn.graph_ops import node_degree
+
+    return node_degree(edge_index, num_nodes)
 
 
 _GRAPH_KEYS = {"edge_index", "edge_attr", "edge_weight", "train_mask", "val_mask", "test_mask", "num_nodes"}
