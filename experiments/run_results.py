@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -44,6 +45,18 @@ ZOO_ROWS = {
     ("graphmae", "paper", "MUTAG", "graph"): {},
     # 500 -> 200 epochs: 0.73 s/epoch on this shared CPU, 5 seeds had to fit 25 minutes
     ("maskgae", "paper", "Cora", "node"): {"train": {"epochs": 200}},
+    ("maskgae", "paper", "CiteSeer", "node"): {},
+    ("maskgae", "paper", "Cora", "link"): {},
+    ("maskgae", "paper", "CiteSeer", "link"): {},
+    ("dgi", "paper", "Cora", "node"): {},
+    ("dgi", "paper", "CiteSeer", "node"): {},
+    # 1500 -> 300 epochs (cosine schedule over the 300): 1.5 CPU s/epoch on 1 thread, the official
+    # 1500 would cost 37 CPU min per seed
+    ("graphmae", "paper", "Cora", "node"): {"train": {"epochs": 300}},
+    ("graphmae", "paper", "CiteSeer", "node"): {},
+    ("graphmae", "paper", "PTC_MR", "graph"): {},
+    ("graphmae", "paper", "IMDB-BINARY", "graph"): {},
+    ("graphmae", "paper", "PROTEINS", "graph"): {},
 }
 
 OUR_MODELS = {m for m, _ in MODELS}  # the zoo models stay "other methods" beside IsoC-VGAE
@@ -264,6 +277,7 @@ def report() -> str:
            "are sum-pooled; `default` VGAE rows pool its encoder layer (`concat` readout, which for VGAE",
            "excludes the mu head), IsoC-VGAE rows pool the last layer h^L. The IsoC-VGAE `paper` graph",
            "preset uses PairNorm as the official code (PN-SCS, scale 20, over the whole mini-batch).", ""]
+    out += summary_tables(stored, refs)
     for task, head in (("node", "Node classification (accuracy)"), ("link", "Link prediction (AUC / AP)"),
                        ("graph", "Graph classification (accuracy)")):
         out += [f"## {head}", "",
@@ -333,6 +347,88 @@ def report() -> str:
             body = [("#" + line if line.startswith("#") else line) for line in body]  # nest headings
             out += [f"## {title} (from experiments/{sub}/RESULTS.md)", ""] + body + [""]
     return "\n".join(out)
+
+
+# The summary tables of issue 8: one per level (and link protocol), a row per (model, preset), a
+# column per dataset, under the protocol the published numbers use.
+SUMMARY = (
+    ("node", "linear", ("Cora", "CiteSeer", "Amazon-Computers", "Coauthor-CS", "DBLP"),
+     "Node classification, linear probe (accuracy)"),
+    ("link", "dot", ("Cora", "CiteSeer"), "Link prediction, inner-product scores (AUC / AP)"),
+    ("link", "mlp", ("Cora", "CiteSeer"), "Link prediction, Hadamard-MLP probe (AUC / AP)"),
+    ("graph", "svm", ("MUTAG", "PROTEINS", "IMDB-BINARY", "REDDIT-BINARY", "PTC_MR"),
+     "Graph classification, SVM 10-fold (accuracy)"),
+)
+SUMMARY_MODELS = (("isoc-vgae", "paper"), ("isoc-vgae", "default"), ("vgae", "paper"), ("vgae", "default"),
+                  ("graphmae", "paper"), ("graphmae2", "paper"), ("maskgae", "paper"), ("bgrl", "paper"),
+                  ("dgi", "paper"))
+
+
+def summary_cell(record: Optional[dict], why_stale: str = "") -> str:
+    """``"80.60 ± 0.49 (5†)"``: mean ± std over the seeds, their number, ``†`` when the row was cut
+    for CPU time, ``*`` when stale; ``—`` when no record exists."""
+    if record is None:
+        return "—"
+    task = record["task"]
+    val = fmt(record) if task != "link" else f"{fmt(record)} / {fmt(record.get('ap'))}"
+    marks = ("†" if record.get("cpu_cut") else "") + ("*" if why_stale else "")
+    return f"{val} ({len(record['values'])}{marks})"
+
+
+def summary_reference(refs, model, dataset, task, protocol) -> str:
+    """The row model's published number for the cell: same protocol, or (for link) scored with
+    the model's own decoder (``protocol: null``), which is marked so."""
+    same = [e for e in refs if (e["model"], e["dataset"], e["task"]) == (model, dataset, task)
+            and e["metric"] in ROW_METRICS[task]]
+    for proto, note in ((protocol, ""), (None, ", own decoder")):
+        hit = sorted((e for e in same if e["protocol"] == proto), key=lambda e: ROW_METRICS[task].index(e["metric"]))
+        if hit:
+            return " / ".join(f"{e['value']}" for e in hit) + note
+    return ""
+
+
+def summary_tables(stored, refs) -> list:
+    """The summary section's lines from the stored rows ``[(row, stored JSON)]`` and the references."""
+    from graphemb.presets import PRESETS
+
+    found = {}
+    for row, res in stored:
+        why = staleness(row, res)
+        for r in res["records"]:
+            found[(r["model"], r["preset"], r["dataset"], r["task"], r["protocol"])] = (r, why)
+    out = ["## Summary: one table per level", "",
+           "Cells: ours as mean ± std (number of seeds; `†` = epochs cut for CPU time, see the row below;",
+           "`*` = stale), then the model's own published number in brackets. `—` = not run yet. The last",
+           "two lines compare graphemb's best cell per column with the best published number.", ""]
+    for task, protocol, datasets, head in SUMMARY:
+        level = "graph" if task == "graph" else "node"
+        models = [(m, p) for m, p in SUMMARY_MODELS
+                  if any(k[:2] == (m, p) and k[3] == task for k in found) or
+                  ((m, p, level) in PRESETS and m not in OUR_MODELS and p == "paper")]
+        out += [f"### {head}", "", "| model | preset | " + " | ".join(datasets) + " |",
+                "|---|---|" + "---|" * len(datasets)]
+        best_ours, best_ref = {}, {}
+        for m, p in models:
+            cells = []
+            for ds in datasets:
+                rec, why = found.get((m, p, ds, task, protocol), (None, ""))
+                ref = summary_reference(refs, m, ds, task, protocol)
+                cells.append(summary_cell(rec, why) + (f" [{ref}]" if ref else ""))
+                if rec is not None and not why and rec.get("mean") is not None and \
+                        rec["mean"] > best_ours.get(ds, (-1.0, ""))[0]:
+                    best_ours[ds] = (rec["mean"], m)
+            out.append(f"| {m} | {p} | " + " | ".join(cells) + " |")
+        for ds in datasets:
+            vals = [(float(e["value"]), e["model"]) for e in refs if (e["dataset"], e["task"]) == (ds, task)
+                    and e["metric"] == ROW_METRICS[task][0] and e["protocol"] in (protocol, None)]
+            if vals:
+                best_ref[ds] = max(vals)
+        out.append("| best of graphemb | | " + " | ".join(
+            f"{100 * best_ours[ds][0]:.2f} ({best_ours[ds][1]})" if ds in best_ours else "—" for ds in datasets) + " |")
+        out.append("| best published | | " + " | ".join(
+            f"{best_ref[ds][0]} ({best_ref[ds][1]})" if ds in best_ref else "—" for ds in datasets) + " |")
+        out.append("")
+    return out
 
 
 def _sibling(name: str):

@@ -34,11 +34,11 @@ from run_results import candidate_cell, write_reports  # experiments/ is on sys.
 NODE_GRID = [
     {"train.lr": 5e-6, "model.encoder.hidden_channels": 512},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512},
-    {"train.lr": 1e-4, "model.encoder.hidden_channels": 256},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 256},
     {"train.lr": 1e-4, "model.encoder.hidden_channels": 512, "train.epochs": 100},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100},
-    {"train.lr": 5e-6, "model.encoder.hidden_channels": 512, "model.lam_neighbor": 1.0},
+    {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100, "model.detach_targets": True},
+    {"train.lr": 1e-2, "model.encoder.hidden_channels": 512, "train.epochs": 100},
 ]
 GRAPH_GRID = [
     {"train.lr": 5e-6, "model.encoder.hidden_channels": 512, "task.graph_readout": "last"},

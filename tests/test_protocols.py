@@ -284,3 +284,41 @@ def test_a_stale_ablation_record_is_shown_stale(tmp_path, monkeypatch):
     monkeypatch.setattr(rr, "RESULTS", tmp_path)
     assert "| Cora | ours | 2 | **stale** (old sampler): 91.00 ± 0.00 | 92.00 ± 0.00 | `python x.py --seeds 2` |" \
         in rr.report().splitlines()
+
+
+def test_summary_tables_pivot_the_records_with_references_and_best_lines():
+    """Issue 8's summary: a row per (model, preset), a column per dataset; `—` where no record,
+    `†` for CPU-cut rows; stale cells never count as graphemb's best; link references scored with
+    the model's own decoder (protocol null) are marked so."""
+    rr = _run_results()
+
+    def rec(model, preset, ds, task, protocol, values, **kw):
+        m = sum(values) / len(values)
+        sd = (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
+        return {"model": model, "preset": preset, "dataset": ds, "task": task, "protocol": protocol,
+                "metric": "accuracy", "values": values, "mean": m, "std": sd, **kw}
+
+    stored = [
+        (("dgi", "paper", "Cora", "node"), {"records": [rec("dgi", "paper", "Cora", "node", "linear", [0.8, 0.82])]}),
+        (("maskgae", "paper", "Cora", "node"), {"stale": "old mask", "records": [
+            rec("maskgae", "paper", "Cora", "node", "linear", [0.9, 0.9], cpu_cut="epochs 200")]}),
+        (("maskgae", "paper", "Cora", "link"), {"records": [
+            rec("maskgae", "paper", "Cora", "link", "dot", [0.9], ap={"mean": 0.95, "std": 0.0})]}),
+    ]
+    refs = [{"model": "dgi", "dataset": "Cora", "task": "node", "protocol": "linear", "metric": "accuracy",
+             "value": 82.3, "std": None, "source": "DGI"},
+            {"model": "bgrl", "dataset": "Amazon-Computers", "task": "node", "protocol": "linear",
+             "metric": "accuracy", "value": 90.34, "std": None, "source": "BGRL"},
+            {"model": "maskgae", "dataset": "Cora", "task": "link", "protocol": None, "metric": "auc",
+             "value": 96.45, "std": None, "source": "MaskGAE"}]
+    lines = rr.summary_tables(stored, refs)
+    row = next(line for line in lines if line.startswith("| dgi | paper |"))
+    assert row.startswith("| dgi | paper | 81.00 ± 1.00 (2) [82.3] | — |")
+    assert "| maskgae | paper | 90.00 ± 0.00 (2†*) [84.3] |" not in lines  # refs given here lack it
+    assert any(line.startswith("| maskgae | paper | 90.00 ± 0.00 (2†*) |") for line in lines)
+    # the stale 90.00 is not graphemb's best on Cora: DGI's 81.00 is
+    assert "| best of graphemb | | 81.00 (dgi) | — | — | — | — |" in lines
+    assert "| best published | | 82.3 (dgi) | — | 90.34 (bgrl) | — | — |" in lines
+    # link: AUC / AP cell, and the own-decoder reference marked
+    assert any(line.startswith("| maskgae | paper | 90.00 ± 0.00 / 95.00 ± 0.00 (1) [96.45, own decoder] |")
+               for line in lines)
