@@ -11,12 +11,16 @@ The chosen values are written into graphemb/presets.py by hand, citing this scri
 A candidate is a set of ``--set`` overrides layered over the `paper` preset; the key ``preset``
 layers them over another preset instead (``{"preset": "default"}`` = the current `default`).
 
-    python experiments/tune_isoc_vgae.py --seeds 2 --threads 1 --levels node
+    python experiments/tune_isoc_vgae.py --seeds 2 --threads 1 --levels node [--resume]
+
+``--resume`` keeps the stored scores of candidates already in the level's record (same seeds,
+device and targets) and trains only the others, so a stopped search or a grown grid loses nothing.
     python experiments/tune_isoc_vgae.py --seeds 2 --threads 1 --levels graph --graph-datasets MUTAG
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from dataclasses import replace
@@ -35,6 +39,12 @@ NODE_GRID = [
     {"train.lr": 5e-6, "model.encoder.hidden_channels": 512},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 256},
+    # graphemb extension: GraphMAE-style input masking (model.mask_rate), no early stopping (the
+    # masked loss is noisy from step to step)
+    {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100, "model.mask_rate": 0.5,
+     "train.patience": 0},
+    {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100, "model.mask_rate": 0.75,
+     "train.patience": 0},
     {"train.lr": 1e-4, "model.encoder.hidden_channels": 512, "train.epochs": 100},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100},
     {"train.lr": 1e-3, "model.encoder.hidden_channels": 512, "train.epochs": 100, "model.detach_targets": True},
@@ -66,6 +76,18 @@ def val_score(model, dataset, task, protocol, combo, seeds, device="cpu"):
     return vals
 
 
+def stored_candidates(path: Path, seeds: int, device: str, targets: list) -> dict:
+    """``{candidate as sorted JSON: validation}`` of a level record made with the same seeds,
+    device and targets (empty when there is none or it differs)."""
+    if not path.is_file():
+        return {}
+    res = json.loads(path.read_text())
+    if res.get("seeds") != seeds or res.get("device", "cpu") != device:
+        return {}
+    return {json.dumps(r["candidate"], sort_keys=True): r["validation"] for r in res["records"]
+            if set(targets) <= set(r["validation"])}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=2)
@@ -73,6 +95,8 @@ def main() -> None:
     p.add_argument("--levels", default="node,graph")
     p.add_argument("--device", default="cpu")
     p.add_argument("--graph-datasets", default="MUTAG,PROTEINS")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the stored scores of candidates already in the level's record (same seeds/device)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     graph_targets = [(d, "mlp") for d in args.graph_datasets.split(",")]
@@ -87,8 +111,11 @@ def main() -> None:
         records = []
         out = Path(__file__).resolve().parent / "results" / "tuning" / f"{level}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
+        done = stored_candidates(out, args.seeds, args.device, [f"{d}/{pr}" for d, pr in targets]) if args.resume else {}
         for i, combo in enumerate(grid):
-            per_target = [val_score("isoc-vgae", d, level, pr, combo, args.seeds, args.device) for d, pr in targets]
+            old = done.get(json.dumps(combo, sort_keys=True))
+            per_target = ([old[f"{d}/{pr}"] for d, pr in targets] if old is not None else
+                          [val_score("isoc-vgae", d, level, pr, combo, args.seeds, args.device) for d, pr in targets])
             records.append({"candidate": combo, "validation": {f"{d}/{pr}": v for (d, pr), v in zip(targets, per_target)}})
             cells = [candidate_cell(combo, k) for k in keys]
             print("| " + " | ".join(cells + [f"{100 * statistics.mean(v):.2f}" for v in per_target]) + " |", flush=True)

@@ -204,6 +204,37 @@ def test_detach_targets_stops_gradient_through_targets():
         assert has_grad is (not detach)
 
 
+def test_input_masking_feeds_the_encoder_masked_rows_and_reconstructs_the_unmasked_x():
+    """mask_rate (graphemb extension): in training the encoder reads x with int(rate N) rows set
+    to the [MASK] token (GraphMAE's masking, same RNG draw); the loss's layer-1 targets stay the
+    unmasked x; eval-mode embeddings never mask; mask_rate 0 adds no parameter."""
+    from graphemb.augment import mask_node_features
+
+    assert not hasattr(_model(), "enc_mask_token")
+    x, ei = _data()
+    model = _model(mask_rate=0.5).train()
+    with torch.no_grad():
+        model.enc_mask_token.fill_(3.0)
+    torch.manual_seed(7)
+    out = model(x, ei)
+    torch.manual_seed(7)
+    m = mask_node_features(x, model.enc_mask_token, 0.5)
+    assert m.mask_nodes.numel() == 5 and torch.all(m.x[m.mask_nodes] == 3.0)
+    want = model.encoder(m.x, ei)
+    for got, exp in zip(out.layers, want):
+        assert torch.allclose(got, exp, atol=1e-6)
+    # the self term of layer 1 reconstructs the unmasked x, not the encoder's masked input
+    rec1 = next(r for r in out.extras["decoder"] if r.level == 1)
+    loss = model.loss(out, x, ei)
+    assert loss.parts["self"] == pytest.approx(float(torch.stack(
+        [F.mse_loss(r.z, ([x] + list(out.layers))[r.level - 1]) for r in out.extras["decoder"]]).mean()), rel=1e-5)
+    assert float(F.mse_loss(rec1.z, x)) != pytest.approx(float(F.mse_loss(rec1.z, m.x)))
+    # embeddings: eval mode, unmasked features
+    assert torch.allclose(model.embed(x, ei), model.eval().encoder(x, ei)[-1])
+    with pytest.raises(ValueError, match="mask_rate must be in"):
+        _model(mask_rate=1.0)
+
+
 def test_mismatched_decoder_is_rejected_with_the_fix():
     enc = GNNEncoder(7, EncoderConfig(hidden_channels=6, num_layers=2))
     with pytest.raises(ValueError, match=r"InvGNNDecoder\(\[7, 6, 6\]\)"):

@@ -17,7 +17,7 @@ from graphemb.models import (
     MaskGAEConfig,
     sce_loss,
 )
-from graphemb.models.graphmae import mask_node_features
+from graphemb.augment import mask_node_features
 from graphemb.nn import EncoderConfig
 
 

@@ -322,3 +322,27 @@ def test_summary_tables_pivot_the_records_with_references_and_best_lines():
     # link: AUC / AP cell, and the own-decoder reference marked
     assert any(line.startswith("| maskgae | paper | 90.00 ± 0.00 / 95.00 ± 0.00 (1) [96.45, own decoder] |")
                for line in lines)
+
+
+def test_tuner_resume_reuses_only_records_of_the_same_seeds_device_and_targets(tmp_path, monkeypatch):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    exp = Path(__file__).resolve().parents[1] / "experiments"
+    monkeypatch.syspath_prepend(str(exp))
+    spec = importlib.util.spec_from_file_location("tune_isoc_vgae", exp / "tune_isoc_vgae.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    f = tmp_path / "node.json"
+    assert tune.stored_candidates(f, 2, "cpu", ["Cora/linear"]) == {}
+    f.write_text(json.dumps({"seeds": 2, "device": "cpu", "records": [
+        {"candidate": {"train.lr": 0.001, "model.mask_rate": 0.5}, "validation": {"Cora/linear": [0.8, 0.7]}},
+        {"candidate": {"train.lr": 0.01}, "validation": {"CiteSeer/linear": [0.6, 0.6]}}]}))
+    got = tune.stored_candidates(f, 2, "cpu", ["Cora/linear"])
+    # key order of the candidate does not matter; a record without the target is not reused
+    assert got == {json.dumps({"model.mask_rate": 0.5, "train.lr": 0.001}, sort_keys=True): {"Cora/linear": [0.8, 0.7]}}
+    assert tune.stored_candidates(f, 3, "cpu", ["Cora/linear"]) == {}
+    assert tune.stored_candidates(f, 2, "cuda", ["Cora/linear"]) == {}
+    sys.modules.pop("run_results", None)

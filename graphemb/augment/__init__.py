@@ -20,6 +20,7 @@ from graphemb.augment.augmentors import (
     random_walk_edges,
     sample_nodes,
 )
+from graphemb.augment.node_masking import MaskedFeatures, mask_node_features
 
 __all__ = [
     "Augmentor",
@@ -28,8 +29,10 @@ __all__ = [
     "EdgeMasking",
     "FeatureMasking",
     "Identity",
+    "MaskedFeatures",
     "PathMasking",
     "View",
+    "mask_node_features",
     "random_walk_edges",
     "sample_nodes",
 ]

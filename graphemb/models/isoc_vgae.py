@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import remove_self_loops, scatter
 
+from graphemb.augment import mask_node_features
 from graphemb.config import check
-from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch
+from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of
 from graphemb.models.gae import check_config
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
 from graphemb.nn.mlp import MLP
@@ -211,6 +212,12 @@ class IsoCVGAEConfig:
         decoder_norm: norm inside decoder MLPs (default ``"batch"``).
         detach_targets: stop gradients through the reconstruction targets ``h^{l-1}`` and
             their neighbourhood means (default ``False``, as the official code).
+        mask_rate: graphemb extension, not in the paper (default ``0.0``, off): in training the
+            encoder reads the input features with this share of the nodes replaced by a
+            learnable ``[MASK]`` token (GraphMAE's masking,
+            :func:`graphemb.augment.mask_node_features`), while the first decoder layer still
+            reconstructs the unmasked ``x``, its neighbourhood means and the degrees. Embeddings
+            are always taken on unmasked features.
     """
 
     encoder: EncoderConfig = field(
@@ -225,6 +232,7 @@ class IsoCVGAEConfig:
     degree_mlp_layers: int = field(default=4, metadata=check(ge=1))
     decoder_norm: Optional[str] = "batch"
     detach_targets: bool = False
+    mask_rate: float = field(default=0.0, metadata=check(ge=0, lt=1))
 
 
 class IsoCVGAE(EmbeddingModel):
@@ -237,8 +245,9 @@ class IsoCVGAE(EmbeddingModel):
     Args:
         encoder: a :class:`GNNEncoder` (``layer_channels`` gives ``d_1..d_L``).
         decoder: an :class:`InvGNNDecoder` with ``channels = [d_0, d_1, .., d_L]``.
-        lam_self, lam_neighbor, lam_degree, lr_degree, detach_targets: see
-            :class:`IsoCVGAEConfig`.
+        lam_self, lam_neighbor, lam_degree, lr_degree, detach_targets, mask_rate: see
+            :class:`IsoCVGAEConfig` (``enc_mask_token`` ``[1, F]`` exists only when
+            ``mask_rate > 0``).
 
     ``extras["decoder"]``: list of :class:`DecoderLayer`, top-down (l = L first).
     """
@@ -247,8 +256,10 @@ class IsoCVGAE(EmbeddingModel):
 
     def __init__(self, encoder: GNNEncoder, decoder: InvGNNDecoder, lam_self: float = 1.0,
                  lam_neighbor: float = 0.1, lam_degree: float = 1.0, lr_degree: float = 1e-2,
-                 detach_targets: bool = False) -> None:
+                 detach_targets: bool = False, mask_rate: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= mask_rate < 1.0:
+            raise ValueError(f"isoc-vgae mask_rate must be in [0, 1), got {mask_rate}; 0 turns input masking off")
         expected = [encoder.in_channels] + list(encoder.layer_channels)
         if list(decoder.channels) != expected:
             raise ValueError(f"decoder channels {decoder.channels} do not match the encoder's "
@@ -258,6 +269,9 @@ class IsoCVGAE(EmbeddingModel):
         self.lam_self, self.lam_neighbor, self.lam_degree = lam_self, lam_neighbor, lam_degree
         self.lr_degree = lr_degree
         self.detach_targets = detach_targets
+        self.mask_rate = mask_rate
+        if mask_rate > 0:
+            self.enc_mask_token = nn.Parameter(torch.zeros(1, encoder.in_channels))
 
     @classmethod
     def from_config(cls, in_channels: int, cfg: Optional[IsoCVGAEConfig] = None) -> "IsoCVGAE":
@@ -268,7 +282,8 @@ class IsoCVGAE(EmbeddingModel):
                                 degree_mlp_layers=cfg.degree_mlp_layers, norm=cfg.decoder_norm,
                                 act=cfg.encoder.act)
         return cls(encoder, decoder, lam_self=cfg.lam_self, lam_neighbor=cfg.lam_neighbor,
-                   lam_degree=cfg.lam_degree, lr_degree=cfg.lr_degree, detach_targets=cfg.detach_targets)
+                   lam_degree=cfg.lam_degree, lr_degree=cfg.lr_degree, detach_targets=cfg.detach_targets,
+                   mask_rate=cfg.mask_rate)
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
                 nb: Optional[NodeBatch] = None, ops: Optional["GraphOps"] = None) -> ModelOutput:
@@ -279,8 +294,11 @@ class IsoCVGAE(EmbeddingModel):
         degrees): ``h^L`` at the seeds, ``h^{l}`` where the seeds' neighbourhood means of the
         targets read it; ``layers[l]`` then holds a prefix of the subgraph's rows (seeds first).
         ``ops``: the graph's precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (full batch;
-        same result)."""
+        same result). With ``mask_rate > 0`` the encoder reads masked features in training
+        (the loss still reconstructs the unmasked ``x`` it is given)."""
         on_seeds = nb is not None
+        if self.training and self.mask_rate > 0:
+            x = mask_node_features(x, self.enc_mask_token, self.mask_rate, 0.0, draws_of(nb)).x
         if on_seeds and nb.layout is not None:
             from graphemb.nn.sampled import encode_sampled
 
