@@ -135,6 +135,15 @@ def command(path: Path, seeds: int, protocol: str, device: str) -> str:
             f"--protocol {protocol} --device {device} --json")
 
 
+def row_protocols(model: str, task: str) -> tuple:
+    """The protocols a row is evaluated with: its task's, plus ``decoder`` for link rows of a
+    model with its own edge decoder (``link_scores``, MaskGAE)."""
+    from graphemb.models import MODELS
+
+    extra = ("decoder",) if task == "link" and hasattr(MODELS.get(model), "link_scores") else ()
+    return PROTOCOLS[task] + extra
+
+
 def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_seed=None) -> dict:
     """Train seeds ``0..seeds-1`` of one row and evaluate every protocol of its task. After each
     seed ``on_seed(row_json)`` (when given) receives the row over the seeds done so far, whose
@@ -147,8 +156,9 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_
     path = write_config(model, preset, ds, task)
     base = build_run_config(config_file=path)
     data = api.load_data(base)
-    per_protocol = {p: [] for p in PROTOCOLS[task]}
-    eval_secs = {p: 0.0 for p in PROTOCOLS[task]}
+    protocols = row_protocols(model, task)
+    per_protocol = {p: [] for p in protocols}
+    eval_secs = {p: 0.0 for p in protocols}
     train_secs, epoch_secs, peak = 0.0, [], []
     res = None
     for s in range(seeds):
@@ -158,14 +168,14 @@ def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_
         train_secs += time.perf_counter() - t
         epoch_secs.append(run.train_result.seconds_per_epoch)
         peak.append(run.train_result.peak_memory_mb or 0.0)
-        for p in PROTOCOLS[task]:
+        for p in protocols:
             t = time.perf_counter()
             opts = {"n_jobs": svm_jobs} if p == "svm" and svm_jobs else None
             _, r = api.evaluate_embeddings(cfg, run.embeddings, data, run.split, protocol=p, seed=s, device=device,
-                                           options=opts)
+                                           options=opts, model=run.model)
             eval_secs[p] += time.perf_counter() - t
             per_protocol[p].append(r)
-        splits = {p: api.split_name(cfg, data, task, p) for p in PROTOCOLS[task]}
+        splits = {p: api.split_name(cfg, data, task, p) for p in protocols}
         res = {"row": row_name(model, preset, ds, task), "config": comparable_config(base),
                "records": _row_records(model, preset, ds, task, path, device, per_protocol, train_secs, eval_secs,
                                        epoch_secs, peak, splits)}
@@ -356,6 +366,7 @@ SUMMARY = (
      "Node classification, linear probe (accuracy)"),
     ("link", "dot", ("Cora", "CiteSeer"), "Link prediction, inner-product scores (AUC / AP)"),
     ("link", "mlp", ("Cora", "CiteSeer"), "Link prediction, Hadamard-MLP probe (AUC / AP)"),
+    ("link", "decoder", ("Cora", "CiteSeer"), "Link prediction, the model's own edge decoder (AUC / AP)"),
     ("graph", "svm", ("MUTAG", "PROTEINS", "IMDB-BINARY", "REDDIT-BINARY", "PTC_MR"),
      "Graph classification, SVM 10-fold (accuracy)"),
 )
@@ -376,15 +387,10 @@ def summary_cell(record: Optional[dict], why_stale: str = "") -> str:
 
 
 def summary_reference(refs, model, dataset, task, protocol) -> str:
-    """The row model's published number for the cell: same protocol, or (for link) scored with
-    the model's own decoder (``protocol: null``), which is marked so."""
-    same = [e for e in refs if (e["model"], e["dataset"], e["task"]) == (model, dataset, task)
-            and e["metric"] in ROW_METRICS[task]]
-    for proto, note in ((protocol, ""), (None, ", own decoder")):
-        hit = sorted((e for e in same if e["protocol"] == proto), key=lambda e: ROW_METRICS[task].index(e["metric"]))
-        if hit:
-            return " / ".join(f"{e['value']}" for e in hit) + note
-    return ""
+    """The row model's published number for the cell under the same protocol (``""`` if none)."""
+    hit = sorted((e for e in refs if (e["model"], e["dataset"], e["task"], e["protocol"]) == (model, dataset, task, protocol)
+                  and e["metric"] in ROW_METRICS[task]), key=lambda e: ROW_METRICS[task].index(e["metric"]))
+    return " / ".join(f"{e['value']}" for e in hit)
 
 
 def summary_tables(stored, refs) -> list:
@@ -420,7 +426,7 @@ def summary_tables(stored, refs) -> list:
             out.append(f"| {m} | {p} | " + " | ".join(cells) + " |")
         for ds in datasets:
             vals = [(float(e["value"]), e["model"]) for e in refs if (e["dataset"], e["task"]) == (ds, task)
-                    and e["metric"] == ROW_METRICS[task][0] and e["protocol"] in (protocol, None)]
+                    and e["metric"] == ROW_METRICS[task][0] and e["protocol"] == protocol]
             if vals:
                 best_ref[ds] = max(vals)
         out.append("| best of graphemb | | " + " | ".join(

@@ -21,6 +21,7 @@ from graphemb.export import write_table
 from graphemb.config import ConfigError, RunConfig, build_run_config, to_dict
 from graphemb.models import MODELS
 from graphemb.models.base import EmbeddingModel
+from graphemb.registry import normalize_name
 from graphemb.training import rundir
 from graphemb.training.embeddings import fit_embeddings  # noqa: F401  (re-export)
 from graphemb.training.inference import embed_graphs, embed_nodes_for
@@ -410,8 +411,23 @@ def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = 
     return "dataset 10 folds" if getattr(dataset, "folds", None) else "stratified folds per seed"
 
 
+def _pair_scorer(model: Optional[EmbeddingModel], split) -> Optional[Any]:
+    """The model's own pair scores over the training graph (``model.link_scores``), or ``None``
+    when it has no edge decoder (or no model is given)."""
+    scorer = getattr(model, "link_scores", None)
+    if scorer is None or split is None:
+        return None
+    train = split.train_data
+    dev = next(model.parameters()).device
+
+    def score(pairs: Tensor) -> Tensor:
+        return scorer(train.x.to(dev), train.edge_index.to(dev), pairs.to(dev)).cpu()
+
+    return score
+
+
 def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optional[Mapping[str, Any]] = None,
-                 config: Optional[RunConfig] = None, seed: int = 0) -> Any:
+                 config: Optional[RunConfig] = None, seed: int = 0, model: Optional[EmbeddingModel] = None) -> Any:
     from graphemb.evaluation.protocols import EvalInputs
 
     options = dict(options or {})
@@ -429,7 +445,8 @@ def _eval_inputs(task: str, embeddings: Tensor, dataset, split, options: Optiona
         if split is None:
             raise ValueError("link evaluation needs the edge split the encoder was trained on; "
                              "train the run with --task link")
-        return EvalInputs(embeddings, split=split, options=options, dataset=name)
+        return EvalInputs(embeddings, split=split, options=options, dataset=name,
+                          pair_scores=_pair_scorer(model, split))
     if getattr(dataset, "source", "") == "ogb":
         from graphemb.data.ogb import ogb_eval_targets
 
@@ -450,10 +467,11 @@ def _split_namespace(tensors: Optional[Mapping[str, Tensor]]):
 
 def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *, task: Optional[str] = None,
                         protocol: Optional[str] = None, seed: Optional[int] = None, device: Optional[str] = None,
-                        options: Optional[Mapping[str, Any]] = None):
+                        options: Optional[Mapping[str, Any]] = None, model: Optional[EmbeddingModel] = None):
     """Run one protocol on frozen embeddings; returns ``(protocol name, ProtocolResult)``.
 
     ``options`` are keyword overrides for the protocol function (e.g. ``{"n_jobs": 8}`` for svm).
+    ``model``: the trained model, needed only by ``link/decoder`` (its own pair scores).
     """
     from graphemb.evaluation.protocols import protocol_key, run_protocol
 
@@ -472,7 +490,7 @@ def evaluate_embeddings(config: RunConfig, embeddings: Tensor, dataset, split, *
     if ogb_dataset:
         _ogb.check_protocol(dataset.name, task, key.split("/", 1)[1])
     seed = config.train.seed if seed is None else seed
-    inputs = _eval_inputs(task, embeddings, dataset, split, options, config=config, seed=seed)
+    inputs = _eval_inputs(task, embeddings, dataset, split, options, config=config, seed=seed, model=model)
     return key.split("/", 1)[1], run_protocol(task, key, inputs, seed, device or config.train.device)
 
 
@@ -482,6 +500,17 @@ def _name_official_protocol(rec: Dict[str, Any], dataset, protocol: str) -> None
         from graphemb.evaluation.ogb import describe
 
         rec["official"] = describe(dataset.name)
+
+
+def _rederive_training_graph(config: RunConfig, dataset, split):
+    """The training graph a saved link run's encoder read (the edge split is deterministic in the
+    seed), checked against the run's stored split."""
+    train_input, again = prepare_training_input(config, dataset)
+    if again is None or not all(torch.equal(getattr(again, k).cpu(), getattr(split, k).cpu())
+                                for k in ("train_pos", "test_pos", "test_neg")):
+        raise RuntimeError("the stored edge split of this run is not what its config re-derives (data or code "
+                           "changed since it was trained); retrain it to score pairs with its decoder")
+    return train_input
 
 
 def evaluate(
@@ -511,14 +540,18 @@ def evaluate(
     lock = rundir.RunLock(run_dir, shared=True, purpose="evaluating") if run_dir is not None else None
     with lock or contextlib.nullcontext():
         if isinstance(run, Run):
-            config, emb, dataset, split = run.config, run.embeddings, run.dataset, run.split
+            config, emb, dataset, split, model = run.config, run.embeddings, run.dataset, run.split, run.model
         else:
             config = rundir.load_config(run_dir)
             emb, _, _ = rundir.load_embeddings(run_dir)
             dataset = load_data(config, data_root)
             split = _split_namespace(rundir.load_split(run_dir))
+            model = None
+            if protocol and normalize_name(protocol) == "decoder" and split is not None:
+                model = rundir.load_checkpoint(run_dir)[0]
+                split.train_data = _rederive_training_graph(config, dataset, split)
         name, result = evaluate_embeddings(config, emb, dataset, split, task=task, protocol=protocol, seed=seed,
-                                           device=device, options=options)
+                                           device=device, options=options, model=model)
         rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                                   time.perf_counter() - start)
         _name_official_protocol(rec, dataset, name)
@@ -567,7 +600,8 @@ def reproduce(
                                           deterministic=deterministic or base.train.deterministic,
                                           progress=base.train.progress if progress is None else progress))
         run = train_config(cfg, loaded)
-        name, res = evaluate_embeddings(cfg, run.embeddings, loaded, run.split, protocol=protocol, seed=s, device=device)
+        name, res = evaluate_embeddings(cfg, run.embeddings, loaded, run.split, protocol=protocol, seed=s, device=device,
+                                        model=run.model)
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)

@@ -272,13 +272,13 @@ def test_official_graph_split_and_mlp():
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_keys_defaults_and_errors():
-    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "graph/svm", "graph/mlp",
-                                      "node/ogb", "link/ogb", "graph/ogb"}
+    assert set(PROTOCOLS.names()) == {"node/linear", "node/mlp", "link/dot", "link/mlp", "link/decoder", "graph/svm",
+                                      "graph/mlp", "node/ogb", "link/ogb", "graph/ogb"}
     assert DEFAULT_PROTOCOLS == {"node": "linear", "link": "dot", "graph": "svm"}
     assert get_protocol("node") is PROTOCOLS.get("node/linear")
     assert get_protocol("graph", "MLP") is PROTOCOLS.get("graph/mlp")
-    assert protocol_names("link") == ["dot", "mlp", "ogb"]
-    with pytest.raises(KeyError, match="known: dot, mlp, ogb"):
+    assert protocol_names("link") == ["decoder", "dot", "mlp", "ogb"]
+    with pytest.raises(KeyError, match="known: decoder, dot, mlp, ogb"):
         get_protocol("link", "knn")
     with pytest.raises(ValueError, match="unknown task"):
         get_protocol("edge")
@@ -296,6 +296,32 @@ def test_run_protocol_forwards_options():
     link = run_protocol("link", "dot", EvalInputs(embeddings=Z, split=SimpleNamespace(test_pos=POS, test_neg=NEG),
                                                   options={"ks": (1,)}), seed=0)
     assert link.value == pytest.approx(6 / 9)
+
+
+def test_decoder_protocol_scores_the_pairs_with_the_given_scorer_and_refuses_without_one():
+    """link/decoder: AUC of the scorer's scores (not of z_u . z_v), ties counted 1/2; a model
+    without an edge decoder gets an error naming the other protocols."""
+    split = SimpleNamespace(test_pos=POS, test_neg=NEG)
+    seen = []
+
+    def scorer(pairs):  # scores the pair (u, v) by -u: its own ranking, unrelated to Z
+        seen.append(pairs.size(1))
+        return -pairs[0].double()
+
+    res = run_protocol("link", "decoder", EvalInputs(embeddings=Z, split=split, pair_scores=scorer,
+                                                     options={"ks": (1,)}), seed=0)
+    from sklearn.metrics import roc_auc_score
+
+    pos, neg = -POS[0].double(), -NEG[0].double()
+    want = roc_auc_score([1] * pos.numel() + [0] * neg.numel(), torch.cat([pos, neg]).numpy())
+    assert res.value == pytest.approx(want) and seen == [POS.size(1), NEG.size(1)]
+    dot = run_protocol("link", "dot", EvalInputs(embeddings=Z, split=split, options={"ks": (1,)}), seed=0)
+    assert res.value != pytest.approx(dot.value)
+    with pytest.raises(ValueError, match="has none .*--protocol dot"):
+        run_protocol("link", "decoder", EvalInputs(embeddings=Z, split=split), seed=0)
+    with pytest.raises(ValueError, match="returned 1 scores"):
+        run_protocol("link", "decoder", EvalInputs(embeddings=Z, split=split,
+                                                   pair_scores=lambda p: torch.zeros(1)), seed=0)
 
 
 # ----------------------------------------------------------------------------- device

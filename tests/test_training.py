@@ -158,6 +158,31 @@ def test_link_evaluation_scores_the_saved_embeddings(tmp_path):
     assert rec["ap"]["mean"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
 
 
+def test_decoder_link_protocol_scores_with_the_saved_models_own_decoder(tmp_path):
+    """`--protocol decoder` on a saved MaskGAE run: AUC of its edge decoder's probabilities over
+    the training graph, recomputed from the checkpoint and split alone; a model without an edge
+    decoder (GAE) is refused with the alternatives named."""
+    from sklearn.metrics import roc_auc_score
+
+    out = tmp_path / "m"
+    opts = TINY + ["data.options={num_nodes: 80, feature_dim: 6, p_in: 0.2}"]
+    api.train("maskgae", "synthetic", task="link", out=out, overrides=opts)
+    rec = api.evaluate(out, protocol="decoder")
+    model, config = rundir.load_checkpoint(out)
+    split = rundir.load_split(out)
+    train, _ = api.prepare_training_input(config, api.load_data(config))  # the seed's edge split again
+    assert torch.equal(torch.cat([split["train_pos"], split["train_pos"].flip(0)], 1), train.edge_index)
+    pos, neg = (model.link_scores(train.x, train.edge_index, split[k]) for k in ("test_pos", "test_neg"))
+    y = np.r_[np.ones(pos.numel()), np.zeros(neg.numel())]
+    assert rec["protocol"] == "decoder"
+    assert rec["mean"] == pytest.approx(roc_auc_score(y, torch.cat([pos, neg]).numpy()), abs=1e-6)
+    dot = api.evaluate(out, protocol="dot")
+    assert dot["mean"] != pytest.approx(rec["mean"], abs=1e-9)
+    api.train("gae", "synthetic", task="link", out=tmp_path / "g", overrides=opts)
+    with pytest.raises(ValueError, match="has none .*--protocol dot"):
+        api.evaluate(tmp_path / "g", protocol="decoder")
+
+
 def test_evaluate_refuses_leaky_link_evaluation(tmp_path):
     api.train("gae", "synthetic", task="node", out=tmp_path / "n",
               overrides=TINY + ["data.options={num_nodes: 40, feature_dim: 6}"])

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `graphemb train`")
     p.add_argument("--task", choices=TASK_CHOICES, default=None, help="task to evaluate (default: the run's)")
     p.add_argument("--protocol", default=None,
-                   help="node: linear|mlp; link: dot|mlp; graph: svm|mlp; ogb: the official OGB split and "
+                   help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp; ogb: the official OGB split and "
                         "Evaluator (the default on OGB datasets)")
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: the run's)")
@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_train_args(p)
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1 after --first-seed)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--protocol", default=None, help="node: linear|mlp; link: dot|mlp; graph: svm|mlp")
+    p.add_argument("--protocol", default=None,
+                   help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("info", help="a run's model, dataset, task, config, versions and metrics")

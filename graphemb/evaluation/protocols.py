@@ -2,7 +2,7 @@
 
 Every entry is ``fn(inputs: EvalInputs, seed: int, device) -> ProtocolResult`` and is keyed
 ``"<task>/<name>"``: ``node/linear`` (default for node), ``node/mlp``, ``link/dot`` (default for
-link), ``link/mlp``, ``graph/svm`` (default for graph), ``graph/mlp``; ``mlp`` is always the
+link), ``link/mlp``, ``link/decoder`` (the model's own edge decoder), ``graph/svm`` (default for graph), ``graph/mlp``; ``mlp`` is always the
 official IsoC-VGAE probe. ``node/ogb``, ``link/ogb``, ``graph/ogb``: the official OGB split and
 Evaluator (:mod:`graphemb.evaluation.ogb`), the default for OGB datasets. Register a new protocol with ``@PROTOCOLS.register("node/knn")``.
 """
@@ -39,6 +39,8 @@ class EvalInputs:
         options: keyword overrides forwarded to the protocol function (``epochs``, ``Cs``, ...).
         dataset: the dataset name (the ``ogb`` protocols pick their Evaluator by it).
         split_idx: official ``{"train", "valid", "test"}`` indices (``ogb`` node/graph protocols).
+        pair_scores: the trained model's own pair scorer, ``[2, P]`` pairs -> ``[P]`` scores
+            (``link/decoder``); the protocol never sees the model itself.
     """
 
     embeddings: Tensor | np.ndarray
@@ -51,6 +53,7 @@ class EvalInputs:
     options: Mapping[str, Any] = field(default_factory=dict)
     dataset: Optional[str] = None
     split_idx: Optional[Mapping[str, Any]] = None
+    pair_scores: Optional[Callable[[Tensor], Tensor]] = None
 
 
 ProtocolFn = Callable[[EvalInputs, int, Any], ProtocolResult]
@@ -91,6 +94,17 @@ def link_mlp(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResul
     """Official Hadamard-MLP predictor (:func:`graphemb.evaluation.link.mlp_protocol`)."""
     _need(inputs, "link/mlp", "split")
     return _link.mlp_protocol(inputs.embeddings, inputs.split, seed, device=device, **dict(inputs.options))
+
+
+@PROTOCOLS.register("link/decoder")
+def link_decoder(inputs: EvalInputs, seed: int, device: Any = None) -> ProtocolResult:
+    """The model's own edge decoder (:func:`graphemb.evaluation.link.decoder_protocol`)."""
+    if inputs.pair_scores is None:
+        raise ValueError("protocol 'link/decoder' scores pairs with the trained model's own edge decoder, and this "
+                         "model has none (MaskGAE has one); use --protocol dot or --protocol mlp")
+    _need(inputs, "link/decoder", "split")
+    return _link.decoder_protocol(inputs.pair_scores, inputs.split, int(inputs.embeddings.shape[0]), seed,
+                                  device=device, **dict(inputs.options))
 
 
 @PROTOCOLS.register("graph/svm")
