@@ -41,6 +41,24 @@ def test_bf16_training_tracks_fp32_and_keeps_fp32_weights():
     assert all(abs(a - b) / abs(a) < 0.05 for a, b in zip(l32, l16))
 
 
+class _Noisy(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.dropout(x + torch.randn_like(x), 0.5, training=True)
+
+
+def test_compiled_model_draws_the_same_random_numbers_as_eager():
+    # Inductor's own RNG gives other numbers for the same seed; compiled() must not use it
+    from graphemb.training.precision import compiled
+
+    x, model = torch.ones(64, 8), _Noisy()
+    torch.manual_seed(3)
+    eager = model(x)
+    torch.manual_seed(3)
+    comp = compiled(model, True)(x)
+    assert torch.equal(eager, comp)
+    assert not torch.equal(eager, model(x))  # the draws are random, not constant
+
+
 @pytest.mark.slow
 def test_compiled_training_matches_eager():
     _, eager = _train("fp32")
