@@ -79,3 +79,14 @@ def test_bf16_on_a_cpu_without_bf16_units_warns_and_with_them_does_not(monkeypat
         warnings.simplefilter("error")
         autocast_context("bf16", torch.device("cpu"))
         autocast_context("fp32", torch.device("cpu"))
+
+
+def test_compiled_full_batch_training_gets_the_graph_ops_eager_gets():
+    from graphemb.training.trainer import graph_ops_for
+
+    d = make_sbm(num_nodes=60, feature_dim=6, seed=0)
+    model = MODELS.get("isoc-vgae").from_config(6, IsoCVGAEConfig(encoder=EncoderConfig(hidden_channels=16)))
+    eager, comp = (graph_ops_for(model, d, TrainConfig(compile=c)) for c in (False, True))
+    assert eager is not None and comp is not None
+    assert torch.equal(comp.degree, eager.degree) and comp.num_edges == eager.num_edges
+    assert graph_ops_for(model, d, TrainConfig(compile=True, graph_ops=False)) is None

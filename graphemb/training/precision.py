@@ -5,7 +5,9 @@
   or AMX, and on tensor cores), reductions and losses that autocast keeps in fp32 stay fp32;
   parameters, gradients and the optimiser state stay fp32 (no loss scaling needed for bf16).
 * ``compile=True``: the model's ``forward`` goes through ``torch.compile`` (the loss and the
-  sampler stay eager), with the same random draws as eager (see :func:`compiled`). Optional:
+  sampler stay eager), with the same random draws as eager (see :func:`compiled`) and, full
+  batch, the same precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (its sparse products run
+  eager between the compiled pieces: torch.compile does not trace sparse tensors). Optional:
   whether it pays is measured by ``python experiments/bench_speed.py --compile``.
 """
 from __future__ import annotations
