@@ -7,8 +7,9 @@
 * ``compile=True``: the model's ``forward`` goes through ``torch.compile`` (the loss and the
   sampler stay eager), with the same random draws as eager (see :func:`compiled`) and, full
   batch, the same precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (its sparse products run
-  eager between the compiled pieces: torch.compile does not trace sparse tensors). Optional:
-  whether it pays is measured by ``python experiments/bench_speed.py --compile``.
+  eager between the compiled pieces: torch.compile does not trace sparse tensors). Optional: on
+  CPU it rarely pays (Cora IsoC-VGAE epoch 0.95x eager after ~28 s of compiling, 1 thread;
+  ``python experiments/bench_speed.py --compile``), so only for runs of hundreds of epochs.
 """
 from __future__ import annotations
 
