@@ -27,8 +27,12 @@ gradient, at Cora's shape for several feature densities (sets ``train.sparse_fea
 
     python experiments/bench_speed.py --density --threads 1
 
-``--compile``: eager against ``train.compile=true`` fp32 epochs of the same model (compile
-time = the first compiled epoch minus an eager epoch, reported apart)::
+``--compile``: eager against ``train.compile=true`` fp32 epochs of the same model, all in one
+process with an empty Inductor cache. Each way a run of 1 epoch and one of 1 + E; an epoch is
+their difference over E. Compiled runs of a fresh model reuse the first compiled run's graphs
+(the record counts them), so the compiled pair runs after one cold 1-epoch run; compile time =
+cold minus warm 1-epoch run, reported apart. The record keeps every run's losses (compiled
+training draws the same random numbers as eager)::
 
     python experiments/bench_speed.py --compile --dataset Cora --epochs 5 --threads 1
 """
@@ -150,7 +154,9 @@ print(json.dumps({{"shape": [n, f, o], "rows": rows, "load_average_1min": os.get
 """
 
 COMPILE = r"""
-import json, os, time, torch
+import json, os, tempfile, time
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_compile_")  # cold: no earlier run's kernels
+import torch
 from dataclasses import replace
 torch.set_num_threads({threads})
 from graphemb import api
@@ -166,9 +172,11 @@ def run(compile, epochs):
     w, c = time.perf_counter(), time.process_time()
     res = fit(model, ds.data, replace(cfg.train, compile=compile, epochs=epochs))
     return {{"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "epochs": epochs,
-            "losses": [h["loss"] for h in res.history]}}
+            "losses": [h["loss"] for h in res.history],
+            "compiled_graphs": torch._dynamo.utils.counters["stats"]["unique_graphs"]}}
 e = {epochs}
-out = {{"eager_1": run(False, 1), "eager_n": run(False, e + 1), "compiled_1": run(True, 1), "compiled_n": run(True, e + 1)}}
+out = {{"eager_1": run(False, 1), "eager_n": run(False, e + 1), "compiled_cold_1": run(True, 1),
+       "compiled_1": run(True, 1), "compiled_n": run(True, e + 1)}}
 torch._dynamo.reset()
 print(json.dumps({{"runs": out, "load_average_1min": os.getloadavg()[0]}}))
 """
@@ -270,16 +278,25 @@ def compile_mode(args) -> None:
 
 
 def compile_summary(rec: dict) -> dict:
-    """Steady epoch cost (the runs of 1 + E epochs minus the 1-epoch runs, over E) and the
-    compile time (compiled first epoch minus the eager first epoch), wall and CPU."""
+    """Steady epoch cost (the runs of 1 + E epochs minus the 1-epoch runs, over E; compiled
+    ones warm) and the compile time (cold minus warm compiled 1-epoch run), wall and CPU."""
     r, e = rec["runs"], rec["epochs"]
+    if "compiled_cold_1" not in r:
+        raise ValueError("this compile record predates the cold/warm compiled runs (its compiled epochs mix in "
+                         "the compilation); rerun python experiments/bench_speed.py --compile")
     out = {}
     for m in ("wall", "cpu"):
         eager = (r["eager_n"][m] - r["eager_1"][m]) / e
         comp = (r["compiled_n"][m] - r["compiled_1"][m]) / e
         out[m] = {"eager": eager, "compiled": comp, "ratio": comp / eager,
-                  "compile_s": r["compiled_1"][m] - r["eager_1"][m]}
+                  "compile_s": r["compiled_cold_1"][m] - r["compiled_1"][m]}
     return out
+
+
+def loss_gap(rec: dict) -> float:
+    """Largest relative difference between the eager and the compiled epoch losses."""
+    a, b = rec["runs"]["eager_n"]["losses"], rec["runs"]["compiled_n"]["losses"]
+    return max(abs(x - y) / abs(x) for x, y in zip(a, b))
 
 
 def compile_table(rec: dict) -> str:
@@ -291,6 +308,11 @@ def compile_table(rec: dict) -> str:
     for m in ("wall", "cpu"):
         x = s[m]
         lines.append(f"| {m} | {x['eager']:.3f} | {x['compiled']:.3f} | {x['ratio']:.2f}x | {x['compile_s']:.1f} |")
+    cold, warm = (rec["runs"][k]["compiled_graphs"] for k in ("compiled_cold_1", "compiled_n"))
+    note = "the warm runs compiled nothing" if cold == warm else "the warm runs recompiled: their epochs include it"
+    lines += ["", f"Largest relative gap between the eager and compiled epoch losses: {loss_gap(rec):.1e}; "
+              f"compiled graphs after the cold / last warm run: {cold} / {warm} ({note}). CPU compile time "
+              "counts this process only, not Inductor's compile workers; wall is the cost paid."]
     return "\n".join(lines)
 
 

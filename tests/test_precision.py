@@ -41,6 +41,24 @@ def test_bf16_training_tracks_fp32_and_keeps_fp32_weights():
     assert all(abs(a - b) / abs(a) < 0.05 for a, b in zip(l32, l16))
 
 
+class _Noisy(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.dropout(x + torch.randn_like(x), 0.5, training=True)
+
+
+def test_compiled_model_draws_the_same_random_numbers_as_eager():
+    # Inductor's own RNG gives other numbers for the same seed; compiled() must not use it
+    from graphemb.training.precision import compiled
+
+    x, model = torch.ones(64, 8), _Noisy()
+    torch.manual_seed(3)
+    eager = model(x)
+    torch.manual_seed(3)
+    comp = compiled(model, True)(x)
+    assert torch.equal(eager, comp)
+    assert not torch.equal(eager, model(x))  # the draws are random, not constant
+
+
 @pytest.mark.slow
 def test_compiled_training_matches_eager():
     _, eager = _train("fp32")
@@ -61,3 +79,14 @@ def test_bf16_on_a_cpu_without_bf16_units_warns_and_with_them_does_not(monkeypat
         warnings.simplefilter("error")
         autocast_context("bf16", torch.device("cpu"))
         autocast_context("fp32", torch.device("cpu"))
+
+
+def test_compiled_full_batch_training_gets_the_graph_ops_eager_gets():
+    from graphemb.training.trainer import graph_ops_for
+
+    d = make_sbm(num_nodes=60, feature_dim=6, seed=0)
+    model = MODELS.get("isoc-vgae").from_config(6, IsoCVGAEConfig(encoder=EncoderConfig(hidden_channels=16)))
+    eager, comp = (graph_ops_for(model, d, TrainConfig(compile=c)) for c in (False, True))
+    assert eager is not None and comp is not None
+    assert torch.equal(comp.degree, eager.degree) and comp.num_edges == eager.num_edges
+    assert graph_ops_for(model, d, TrainConfig(compile=True, graph_ops=False)) is None

@@ -5,7 +5,11 @@
   or AMX, and on tensor cores), reductions and losses that autocast keeps in fp32 stay fp32;
   parameters, gradients and the optimiser state stay fp32 (no loss scaling needed for bf16).
 * ``compile=True``: the model's ``forward`` goes through ``torch.compile`` (the loss and the
-  sampler stay eager). Worth it for long full-batch runs; the first steps pay the compilation.
+  sampler stay eager), with the same random draws as eager (see :func:`compiled`) and, full
+  batch, the same precomputed :class:`~graphemb.nn.graph_ops.GraphOps` (its sparse products run
+  eager between the compiled pieces: torch.compile does not trace sparse tensors). Optional: on
+  CPU it rarely pays (Cora IsoC-VGAE epoch 0.95x eager after ~28 s of compiling, 1 thread;
+  ``python experiments/bench_speed.py --compile``), so only for runs of hundreds of epochs.
 """
 from __future__ import annotations
 
@@ -42,5 +46,11 @@ def autocast_context(precision: str, device: torch.device) -> ContextManager:
 
 
 def compiled(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """``torch.compile(model)`` when ``enabled`` (shares the parameters), else ``model``."""
-    return torch.compile(model) if enabled else model
+    """``torch.compile(model)`` when ``enabled`` (shares the parameters), else ``model``.
+
+    Compiled with Inductor's ``fallback_random``: random ops (IsoC-VGAE's ``eps``, dropout
+    masks) then draw from torch's generator exactly as eager does. Inductor's own RNG would
+    draw other numbers from the same seed, so compiled training would follow another sample
+    path (IsoC-VGAE's epoch losses 2.7 % away from eager after 3 epochs) and ``train.seed``
+    would not reproduce an eager run."""
+    return torch.compile(model, options={"fallback_random": True}) if enabled else model

@@ -262,11 +262,12 @@ def load_resume_state(path: Path, stateful: Dict[str, Any], generator: torch.Gen
 
 def graph_ops_for(model: EmbeddingModel, data: GraphInput, cfg: TrainConfig):
     """The :class:`~graphemb.nn.graph_ops.GraphOps` of ``data`` when training is full batch on
-    one graph and the model takes ``ops`` (else ``None``; also with ``cfg.compile``). ``cfg.graph_ops=False`` turns it off
-    (every step then recomputes them from ``edge_index``; same losses up to float rounding)."""
-    if not cfg.graph_ops or cfg.compile or not isinstance(data, Data) or cfg.num_neighbors \
-            or not accepts_graph_ops(model):
-        return None  # compile: the sparse operators are not traced through torch.compile (not measured)
+    one graph and the model takes ``ops`` (else ``None``). ``cfg.graph_ops=False`` turns it off
+    (every step then recomputes them from ``edge_index``; same losses up to float rounding).
+    With ``cfg.compile`` too: torch.compile does not trace sparse tensors, so each sparse product
+    runs eager between compiled pieces (a graph break), the rest of the forward compiled."""
+    if not cfg.graph_ops or not isinstance(data, Data) or cfg.num_neighbors or not accepts_graph_ops(model):
+        return None
     x = getattr(data, "x", None)
     if x is None or x.dim() != 2 or not x.is_floating_point():
         return None
