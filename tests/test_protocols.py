@@ -67,6 +67,27 @@ def test_graph_default_preset_is_the_best_stored_tuning_candidate():
     assert (tuned["data"]["features"], default["data"]["features"]) == ("auto-constant", None)  # None: "auto"
 
 
+def test_node_default_preset_is_the_best_stored_tuning_candidate():
+    """The IsoC-VGAE node `default` is the candidate with the highest validation mean in
+    experiments/results/tuning/node.json, layered over `paper`, and it differs from `paper`."""
+    import json
+    import statistics
+    from pathlib import Path
+
+    from graphemb.config import build_run_config
+
+    rec = json.loads((Path(__file__).resolve().parents[1] / "experiments/results/tuning/node.json").read_text())
+    assert rec["complete"]
+    best = max(rec["records"], key=lambda r: statistics.mean(r["validation"]["Cora/linear"]))
+    sets = [f"{k}={v}" for k, v in best["candidate"].items() if k != "preset"]
+    tuned = build_run_config("isoc-vgae", dataset="Cora", task="node", preset="paper", overrides=sets).to_dict()
+    default = build_run_config("isoc-vgae", dataset="Cora", task="node", preset="default").to_dict()
+    paper = build_run_config("isoc-vgae", dataset="Cora", task="node", preset="paper").to_dict()
+    for section in ("model", "train", "task", "data"):
+        assert default[section] == tuned[section], section
+    assert default["model"] != paper["model"] and default["train"] != paper["train"]
+
+
 def test_batch_scope_pair_norm_uses_running_statistics_in_eval_mode():
     """Eval mode: the running averages of the training batches' statistics, never the batch's
     own (hand-computed with momentum 1: the running mean is the last training batch's mean)."""
