@@ -145,22 +145,32 @@ _BGRL = lambda enc, pred, e1, f1, e2, f2, lr: {  # noqa: E731
               "drop_edge_p_1": e1, "drop_feat_p_1": f1, "drop_edge_p_2": e2, "drop_feat_p_2": f2},
     "train": {"lr": lr}}
 
+# GraphMAE / GraphMAE2 load Planetoid with PyG's NormalizeFeatures (THUDM/GraphMAE
+# graphmae/datasets/data_util.py) and featureless TU sets with a degree one-hot capped at 400.
+_NORMALIZED = {"data": {"options": {"normalize": True}}}
+_DEGREE_400 = {"data": {"options": {"degree_cap": 400}}}
+
 DATASET_PRESETS: Dict[Tuple[str, str, str, str], Dict[str, Any]] = {
+    ("graphmae", "paper", "node", "cora"): _NORMALIZED,
     ("graphmae", "paper", "node", "citeseer"): {
         "model": {"encoder": {"heads": 2}, "replace_rate": 0.1, "gamma": 1.0},
-        "train": {"weight_decay": 2e-5, "epochs": 300}},
+        "train": {"weight_decay": 2e-5, "epochs": 300}, **_NORMALIZED},
     ("graphmae", "paper", "node", "pubmed"): {
         "model": {"encoder": {"hidden_channels": 1024, "heads": 4}, "mask_rate": 0.75, "replace_rate": 0.0},
-        "train": {"weight_decay": 1e-5, "epochs": 1000}},
-    ("graphmae", "paper", "graph", "imdb-multi"): _graphmae_graph(512, 3, 1.5e-4, 0.0, 50, 0.5, 1.0, 0.0, "mean", 32,
-                                                                   False),
+        "train": {"weight_decay": 1e-5, "epochs": 1000}, **_NORMALIZED},
+    ("graphmae2", "paper", "node", "cora"): _NORMALIZED,
+    ("graphmae2", "paper", "node", "citeseer"): _NORMALIZED,
+    ("graphmae2", "paper", "node", "pubmed"): _NORMALIZED,
+    ("graphmae", "paper", "graph", "imdb-binary"): _DEGREE_400,
+    ("graphmae", "paper", "graph", "imdb-multi"): {**_graphmae_graph(512, 3, 1.5e-4, 0.0, 50, 0.5, 1.0, 0.0, "mean", 32,
+                                                                     False), **_DEGREE_400},
     ("graphmae", "paper", "graph", "proteins"): _graphmae_graph(512, 3, 1.5e-4, 0.0, 100, 0.5, 1.0, 0.0, "max", 32,
                                                                  False),
     ("graphmae", "paper", "graph", "mutag"): _graphmae_graph(32, 5, 5e-4, 0.0, 20, 0.75, 2.0, 0.1, "sum", 64, False),
-    ("graphmae", "paper", "graph", "reddit-binary"): _graphmae_graph(512, 2, 1.5e-4, 0.0, 100, 0.75, 2.0, 0.1, "sum",
-                                                                      8, True, norm="layer"),
-    ("graphmae", "paper", "graph", "collab"): _graphmae_graph(256, 2, 1.5e-4, 5e-4, 20, 0.75, 2.0, 0.0, "max", 32,
-                                                               True, act="relu"),
+    ("graphmae", "paper", "graph", "reddit-binary"): {
+        **_graphmae_graph(512, 2, 1.5e-4, 0.0, 100, 0.75, 2.0, 0.1, "sum", 8, True, norm="layer"), **_DEGREE_400},
+    ("graphmae", "paper", "graph", "collab"): {
+        **_graphmae_graph(256, 2, 1.5e-4, 5e-4, 20, 0.75, 2.0, 0.0, "max", 32, True, act="relu"), **_DEGREE_400},
     ("graphmae", "paper", "graph", "nci1"): _graphmae_graph(512, 2, 1e-3, 5e-4, 300, 0.25, 2.0, 0.1, "sum", 16, True),
     ("maskgae", "paper", "node", "citeseer"): {"model": {"alpha": 0.001}, "train": {"lr": 0.02}},
     ("maskgae", "paper", "node", "pubmed"): {"model": {"alpha": 0.001, "encoder": {"dropout": 0.5},

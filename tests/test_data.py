@@ -128,6 +128,11 @@ def test_cora_public_split(graphs_root, mod_cache):
     assert deg.num_features == 4 and deg.feature_note.startswith("degree one-hot")
     with pytest.raises(TypeError, match="unexpected options for Cora"):
         load_dataset("Cora", graphs_root, cache=mod_cache, use_node_attr=True)
+    # normalize=True: PyG NormalizeFeatures, each bag-of-words row divided by its word count
+    norm = load_dataset("Cora", graphs_root, cache=mod_cache, normalize=True)
+    counts = d.x.sum(1, keepdim=True)
+    assert torch.allclose(norm.data.x, d.x / counts) and "sum 1" in norm.feature_note
+    assert torch.equal(norm.data.x > 0, d.x > 0) and torch.equal(norm.data.y, d.y)
 
 
 def test_mutag_graph_level(graphs_root, mod_cache):

@@ -175,18 +175,20 @@ def _download(ds_dir: Path, name: str) -> None:
 
 def load_planetoid(name: str, root: Optional[str] = None, cache: Optional[str] = None,
                    download: bool = True, *, features: str = "auto", degree_cap: int = DEFAULT_DEGREE_CAP,
-                   **kwargs: Any) -> GraphDataset:
+                   normalize: bool = False, **kwargs: Any) -> GraphDataset:
     """Load a Planetoid dataset (``name`` in Cora, CiteSeer, PubMed) with its public split.
 
     ``features="auto"`` keeps the bag-of-words; ``"degree"`` / ``"constant"`` replace it
-    (structure-only ablations, see :mod:`graphemb.data.features`).
+    (structure-only ablations, see :mod:`graphemb.data.features`). ``normalize=True`` scales
+    every bag-of-words row to sum 1 (PyG's ``NormalizeFeatures``, what GraphMAE's and DGI's
+    official code feed the encoder; ``--set data.options.normalize=true``); empty rows stay 0.
     """
     from torch_geometric.data import Data
 
     name = PLANETOID[name.lower()]
     if kwargs:
         raise TypeError(f"unexpected options for {name}: {sorted(kwargs)}; "
-                        f"Planetoid takes features='auto'|'degree'|'constant' and degree_cap")
+                        f"Planetoid takes features='auto'|'degree'|'constant', degree_cap and normalize")
     pyg_root, tried = locate_raw(name, "planetoid", raw_file_names(name), root=root, cache=cache)
     if pyg_root is None:
         pyg_root = cache_root(cache) / "planetoid"
@@ -206,6 +208,9 @@ def load_planetoid(name: str, root: Optional[str] = None, cache: Optional[str] =
     if features not in ("auto", "auto-constant"):  # Planetoid graphs always have features
         d.x, note = default_features(d.edge_index, d.num_nodes, features, degree_cap)
     d.x = d.x.float()
+    if normalize and features in ("auto", "auto-constant"):
+        d.x = d.x / d.x.sum(dim=-1, keepdim=True).clamp(min=1.0)
+        note = "bag-of-words, rows scaled to sum 1 (NormalizeFeatures)"
     d.node_id = torch.arange(d.num_nodes)
     return GraphDataset(name=name, level="node", data=d, num_features=d.x.size(1),
                         num_classes=int(d.y.max()) + 1, source="planetoid", feature_note=note)
