@@ -21,8 +21,8 @@ def test_graphmae_presets_per_dataset():
     assert (mutag.model.decoder, mutag.task.graph_pool, mutag.model.mask_rate) == ("gin", "sum", 0.75)
     prot = build_run_config("graphmae", dataset="PROTEINS", task="graph", preset="paper")
     assert (prot.task.graph_pool, prot.model.encoder.num_layers) == ("max", 3)
-    # the official loaders: Planetoid rows normalised, featureless TU sets a degree one-hot up to 400
-    assert cora.data.options == {"normalize": True} and cs.data.options == {"normalize": True}
+    # featureless TU sets: GraphMAE's degree one-hot up to 400; Planetoid rows stay raw (see presets.py)
+    assert cora.data.options == {} and cs.data.options == {}
     assert build_run_config("graphmae", dataset="IMDB-BINARY", task="graph", preset="paper").data.options == \
         {"degree_cap": 400}
     assert mutag.data.options == {} and prot.data.options == {}
