@@ -226,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `graphemb train`")
     p.add_argument("--task", choices=TASK_CHOICES, default=None, help="task to evaluate (default: the run's)")
     p.add_argument("--protocol", default=None,
-                   help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp; ogb: the official OGB split and "
-                        "Evaluator (the default on OGB datasets)")
+                   help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp; "
+                        "ogb: the official OGB split and Evaluator (the default on OGB datasets)")
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: the run's)")
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")

@@ -2,8 +2,8 @@
 
 Every entry is ``fn(inputs: EvalInputs, seed: int, device) -> ProtocolResult`` and is keyed
 ``"<task>/<name>"``: ``node/linear`` (default for node), ``node/mlp``, ``link/dot`` (default for
-link), ``link/mlp``, ``link/decoder`` (the model's own edge decoder), ``graph/svm`` (default for graph), ``graph/mlp``; ``mlp`` is always the
-official IsoC-VGAE probe. ``node/ogb``, ``link/ogb``, ``graph/ogb``: the official OGB split and
+link), ``link/mlp``, ``link/decoder`` (the model's own edge decoder), ``graph/svm`` (default for
+graph), ``graph/mlp``; ``mlp`` is always the official IsoC-VGAE probe. ``node/ogb``, ``link/ogb``, ``graph/ogb``: the official OGB split and
 Evaluator (:mod:`graphemb.evaluation.ogb`), the default for OGB datasets. Register a new protocol with ``@PROTOCOLS.register("node/knn")``.
 """
 from __future__ import annotations
