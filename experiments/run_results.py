@@ -227,15 +227,20 @@ def staleness(row, stored: dict) -> str:
     return ""
 
 
+FREE_FORM = ("options",)  # config mappings whose keys are not dataclass fields
+
+
 def config_changes(stored: dict, current: dict, prefix: str = "") -> list:
     """Dotted keys whose stored value differs from the current one. Keys the record does not
     have are options added after it was written: their defaults keep the old behaviour (the
-    convention for every new config field), so they do not make a record stale."""
+    convention for every new config field), so they do not make a record stale. Free-form
+    mappings (``data.options``, loader keyword arguments) have no such defaults and are compared
+    whole."""
     out = []
     for k, v in current.items():
         if k not in stored:
             continue
-        if isinstance(v, dict) and isinstance(stored[k], dict):
+        if isinstance(v, dict) and isinstance(stored[k], dict) and k not in FREE_FORM:
             out += config_changes(stored[k], v, f"{prefix}{k}.")
         elif stored[k] != v:
             out.append(f"{prefix}{k}")

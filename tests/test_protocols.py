@@ -272,6 +272,12 @@ def test_a_record_whose_config_changed_is_shown_stale():
     old = {**cfg, "model": {**cfg["model"], "encoder": {**cfg["model"]["encoder"], "pair_norm_mode": "pn"}}}
     assert "config differs" in rr.staleness(row, {"config": old})
     assert rr.staleness(row, {"stale": "old PairNorm"}) == "old PairNorm"
+    # a new config field absent from an old record keeps the old behaviour; a loader option does not
+    no_field = {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "mask_rate"}}
+    assert rr.staleness(row, {"config": no_field}) == ""
+    assert cfg["data"]["options"] == {}
+    new_option = {**cfg, "data": {**cfg["data"], "options": {"degree_cap": 400}}}
+    assert rr.config_changes(cfg, new_option) == ["data.options"]
 
 
 def test_tuning_report_is_built_from_the_tuning_records_only(tmp_path):
