@@ -83,6 +83,13 @@ def fmt_reference(entries) -> str:
     return f"{vals.strip()} ({entries[0]['source']})"
 
 
+def _references_of(refs, model, dataset, task, protocol) -> list:
+    """The entries of one (model, dataset, task, protocol) in a row's metrics, in metric order."""
+    hit = [e for e in refs if (e["model"], e["dataset"], e["task"], e["protocol"]) == (model, dataset, task, protocol)
+           and e["metric"] in ROW_METRICS[task]]
+    return sorted(hit, key=lambda e: ROW_METRICS[task].index(e["metric"]))
+
+
 def references_for(refs, model, dataset, task, protocol, same_model: bool) -> str:
     """Reference cell: the row model's own published number, or other methods' (named)."""
     out = []
@@ -90,9 +97,7 @@ def references_for(refs, model, dataset, task, protocol, same_model: bool) -> st
     for m in models:
         if (m == model) != same_model or (not same_model and m in OUR_MODELS):
             continue
-        hit = [e for e in refs if (e["model"], e["dataset"], e["task"], e["protocol"]) == (m, dataset, task, protocol)
-               and e["metric"] in ROW_METRICS[task]]
-        hit.sort(key=lambda e: ROW_METRICS[task].index(e["metric"]))
+        hit = _references_of(refs, m, dataset, task, protocol)
         if hit:
             out.append(fmt_reference(hit) if same_model else f"{m}: {fmt_reference(hit)}")
     return "; ".join(out)
@@ -394,9 +399,7 @@ def summary_cell(record: Optional[dict], why_stale: str = "") -> str:
 
 def summary_reference(refs, model, dataset, task, protocol) -> str:
     """The row model's published number for the cell under the same protocol (``""`` if none)."""
-    hit = sorted((e for e in refs if (e["model"], e["dataset"], e["task"], e["protocol"]) == (model, dataset, task, protocol)
-                  and e["metric"] in ROW_METRICS[task]), key=lambda e: ROW_METRICS[task].index(e["metric"]))
-    return " / ".join(f"{e['value']}" for e in hit)
+    return " / ".join(f"{e['value']}" for e in _references_of(refs, model, dataset, task, protocol))
 
 
 def summary_tables(stored, refs) -> list:
