@@ -13,7 +13,7 @@ rebuilds it without training, ``--check`` verifies that the committed RESULTS.md
 the records give. A record whose stored config no longer matches its row's current config (or
 one marked with ``--mark-stale``) is shown as stale.
 
-    python experiments/run_results.py --seeds 5 --threads 2 [--device cuda] [--only 'vgae_paper_*'] [--report-only]
+    python experiments/run_results.py --seeds 5 --threads 2 [--device cuda] [--only 'vgae_paper_*'] [--resume] [--report-only]
     python experiments/run_results.py --check
 """
 from __future__ import annotations
@@ -149,24 +149,60 @@ def row_protocols(model: str, task: str) -> tuple:
     return PROTOCOLS[task] + extra
 
 
-def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_seed=None) -> dict:
+def finished_seeds(row, stored: Optional[dict], device: str) -> Optional[dict]:
+    """What a stored row already holds that a rerun of the current recipe would recompute
+    exactly: ``{"results": {protocol: [ProtocolResult per seed]}, "seconds": {protocol: s},
+    "seconds_per_epoch": s, "peak_memory_mb": MB}``, or None when the row must start from seed 0
+    (no record, stale, another device, or other protocols). Seed k's numbers do not depend on how
+    many seeds run, so seeds 0..n-1 of the record are the first n seeds of any longer run."""
+    from graphemb.evaluation.stats import ProtocolResult
+
+    if stored is None or staleness(row, stored):
+        return None
+    recs = {r["protocol"]: r for r in stored["records"]}
+    if set(recs) != set(row_protocols(row[0], row[3])) or any(r["device"] != device for r in recs.values()):
+        return None
+    results = {}
+    for p, r in recs.items():
+        extras = {k: v["values"] for k, v in r.items() if isinstance(v, dict) and set(v) == {"mean", "std", "values"}}
+        nan = float("nan")
+        results[p] = [ProtocolResult(r["metric"], nan if v is None else v,
+                                     {k: nan if vals[i] is None else vals[i] for k, vals in extras.items()})
+                      for i, v in enumerate(r["values"])]
+    if len({len(v) for v in results.values()}) != 1:
+        return None
+    first = next(iter(recs.values()))
+    return {"results": results, "seconds": {p: r["seconds"] for p, r in recs.items()},
+            "seconds_per_epoch": first["train_seconds_per_epoch"], "peak_memory_mb": first["peak_memory_mb"]}
+
+
+def run_row(model, preset, ds, task, seeds: int, device: str, svm_jobs=None, on_seed=None, done=None) -> dict:
     """Train seeds ``0..seeds-1`` of one row and evaluate every protocol of its task. After each
     seed ``on_seed(row_json)`` (when given) receives the row over the seeds done so far, whose
     commands name that many seeds (seed k's result does not depend on how many seeds run), so a
-    run stopped midway still leaves an exact, reproducible record."""
+    run stopped midway still leaves an exact, reproducible record. ``done`` (from
+    :func:`finished_seeds`) continues a stored row after its last finished seed."""
     from graphemb import api
     from graphemb.config import build_run_config
     from dataclasses import replace
 
     path = write_config(model, preset, ds, task)
     base = build_run_config(config_file=path)
-    data = api.load_data(base)
     protocols = row_protocols(model, task)
     per_protocol = {p: [] for p in protocols}
     eval_secs = {p: 0.0 for p in protocols}
     train_secs, epoch_secs, peak = 0.0, [], []
     res = None
-    for s in range(seeds):
+    start = 0
+    if done is not None:  # the stored seconds already hold training and evaluation of those seeds
+        per_protocol = {p: list(done["results"][p]) for p in protocols}
+        eval_secs = dict(done["seconds"])
+        start = len(per_protocol[protocols[0]])
+        epoch_secs, peak = [done["seconds_per_epoch"]] * start, [done["peak_memory_mb"]]
+    if start >= seeds:
+        return None
+    data = api.load_data(base)
+    for s in range(start, seeds):
         cfg = replace(base, train=replace(base.train, seed=s, device=device, progress=False))
         t = time.perf_counter()
         run = api.train_config(cfg, data)
@@ -549,6 +585,9 @@ def main() -> int:
                    help="comma-separated glob patterns on row names or ablation record names (e.g. "
                         "'ablation_link_mlp_cora'): mark them stale (with --reason), then report")
     p.add_argument("--reason", default="computed before a change of its recipe; rerun pending")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each row after the seeds its stored record already holds (when the record "
+                        "is current and from the same device); rows with enough seeds are skipped")
     p.add_argument("--records-out", default=None, help="also append every row's records to this JSONL file")
     args = p.parse_args()
     if args.check:
@@ -581,7 +620,13 @@ def main() -> int:
             write_json(RESULTS / f"{name}.json", res, indent=1)
             write_reports()
 
-        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs, on_seed=store)
+        done = None
+        if args.resume and (RESULTS / f"{name}.json").is_file():
+            done = finished_seeds(row, json.loads((RESULTS / f"{name}.json").read_text()), args.device)
+        res = run_row(*row, seeds=args.seeds, device=args.device, svm_jobs=args.svm_jobs, on_seed=store, done=done)
+        if res is None:
+            print(f"{name}: the stored record already has {args.seeds} seeds of the current recipe", flush=True)
+            continue
         if args.records_out:
             with open(args.records_out, "a") as f:
                 f.write(json.dumps(res) + "\n")

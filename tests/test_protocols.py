@@ -280,6 +280,53 @@ def test_a_record_whose_config_changed_is_shown_stale():
     assert rr.config_changes(cfg, new_option) == ["data.options"]
 
 
+def test_resume_continues_a_stored_row_exactly_where_a_fresh_run_would_be(monkeypatch):
+    """--resume: seeds 0..n-1 of a current record plus the seeds still missing give the record a
+    fresh run of all seeds gives (values, extras, commands); stale or other-device records restart."""
+    from types import SimpleNamespace
+
+    from graphemb import api
+    from graphemb.evaluation.stats import ProtocolResult
+
+    rr = _run_results()
+    row = ("dgi", "paper", "Cora", "node")
+    trained = []
+
+    def fake_train(cfg, data):
+        trained.append(cfg.train.seed)
+        return SimpleNamespace(train_result=SimpleNamespace(seconds_per_epoch=0.1 * (cfg.train.seed + 1),
+                                                            peak_memory_mb=10.0 * (cfg.train.seed + 1)),
+                               embeddings=cfg.train.seed, split=None, model=None)
+
+    def fake_eval(cfg, emb, data, split, protocol, seed, **kw):
+        assert emb == seed  # each seed is evaluated on its own re-trained embeddings
+        return None, ProtocolResult("accuracy", 0.5 + 0.01 * seed + (protocol == "mlp") * 0.1,
+                                    {"val_accuracy": 0.4 + 0.02 * seed, "best_epoch": float(seed)})
+
+    monkeypatch.setattr(api, "train_config", fake_train)
+    monkeypatch.setattr(api, "evaluate_embeddings", fake_eval)
+    monkeypatch.setattr(api, "load_data", lambda cfg: None)
+    monkeypatch.setattr(api, "split_name", lambda *a: "public")
+    fresh = rr.run_row(*row, seeds=3, device="cpu")
+    two = rr.run_row(*row, seeds=2, device="cpu")
+    trained.clear()
+    done = rr.finished_seeds(row, two, "cpu")
+    resumed = rr.run_row(*row, seeds=3, device="cpu", done=done)
+    assert trained == [2]
+    drop = ("seconds", "train_seconds_per_epoch")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed["records"]] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in fresh["records"]]
+    assert resumed["records"][0]["command"].count("--seeds 3") == 1
+    assert resumed["records"][0]["values"] == [0.5, 0.51, 0.52]
+    assert resumed["records"][0]["peak_memory_mb"] == 30.0
+    # enough seeds: nothing to train; stale, another device or other protocols: start from seed 0
+    assert rr.run_row(*row, seeds=2, device="cpu", done=done) is None
+    assert rr.finished_seeds(row, {**two, "stale": "old"}, "cpu") is None
+    assert rr.finished_seeds(row, two, "cuda") is None
+    assert rr.finished_seeds(row, {**two, "records": two["records"][:1]}, "cpu") is None
+    assert rr.finished_seeds(row, None, "cpu") is None
+
+
 def test_tuning_report_is_built_from_the_tuning_records_only(tmp_path):
     """tuning.md's tables come from the tuner's records: mean ± population std in percent per
     candidate, '(P)' for values a candidate keeps from preset P, the best mean marked."""
