@@ -88,6 +88,24 @@ def test_isoc_vgae_with_ops_equals_per_step_path(sparse_below):
         assert torch.allclose(got[k], ref[k], rtol=1e-4, atol=1e-5), k
 
 
+@pytest.mark.parametrize("sparse_below", [0.0, 1.0])
+def test_dgi_with_ops_equals_per_step_path(sparse_below):
+    """DGI's positive and corrupted passes both use the graph's GCN operator; the shuffled rows
+    are another tensor, so only the positive pass may use the sparse features."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 6, generator=g) * (torch.rand(5, 6, generator=g) < 0.3)
+    torch.manual_seed(0)
+    model = MODELS.get("dgi").from_config(6, MODELS.get("dgi").Config(
+        encoder=EncoderConfig(conv="gcn", hidden_channels=4, num_layers=1, act="prelu", act_last=True))).train()
+    assert trainer.accepts_graph_ops(model)
+    ops = GraphOps.build(x, GRAPH, sparse_below=sparse_below)
+    ref_loss, ref = _loss_and_grads(model, x, GRAPH, None)
+    loss, got = _loss_and_grads(model, x, GRAPH, ops)
+    assert torch.allclose(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    for k in ref:
+        assert torch.allclose(got[k], ref[k], rtol=1e-4, atol=1e-5), k
+
+
 def test_sparse_features_equal_dense_features_on_cora_density():
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(40, 30, generator=g) < 0.013).float()  # Cora's 1.3 % non-zeros

@@ -23,6 +23,7 @@ from graphemb.augment.draws import GLOBAL, GlobalDraws
 from graphemb.models.base import MODELS, EmbeddingModel, LossOutput, ModelOutput, NodeBatch, draws_of, on_seeds
 from graphemb.models.gae import check_config
 from graphemb.nn.encoders import EncoderConfig, GNNEncoder
+from graphemb.nn.graph_ops import GraphOps
 
 
 def mean_summary(z: Tensor, *args) -> Tensor:
@@ -44,8 +45,9 @@ class _LastLayer(torch.nn.Module):
         super().__init__()
         self.gnn = encoder
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None) -> Tensor:
-        return self.gnn(x, edge_index, batch)[-1]
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                ops: Optional[GraphOps] = None) -> Tensor:
+        return self.gnn(x, edge_index, batch, ops=ops)[-1]
 
 
 @dataclass
@@ -82,17 +84,19 @@ class DGI(EmbeddingModel):
         return cls(GNNEncoder(in_channels, cfg.encoder))
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
-                nb: Optional[NodeBatch] = None) -> ModelOutput:
-        layers = self.encoder(x, edge_index, batch)
+                nb: Optional[NodeBatch] = None, ops: Optional[GraphOps] = None) -> ModelOutput:
+        """``ops``: the graph's :class:`GraphOps` (full batch); both passes then use its GCN
+        operator, the corrupted one too (shuffling rows keeps the graph)."""
+        layers = self.encoder(x, edge_index, batch, ops=ops)
         if not self.training:
             return ModelOutput(z=layers[-1], layers=layers)
         # DeepGraphInfomax.forward, with the positive pass's layers kept for graph readouts.
-        neg_z = self.dgi.encoder(*self.dgi.corruption(x, edge_index, batch, draws_of(nb)))
+        neg_z = self.dgi.encoder(*self.dgi.corruption(x, edge_index, batch, draws_of(nb)), ops=ops)
         summary = self.dgi.summary(on_seeds(layers[-1], nb))
         return ModelOutput(z=layers[-1], layers=layers, extras={"neg_z": neg_z, "summary": summary})
 
     def loss(self, out: ModelOutput, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
-             nb: Optional[NodeBatch] = None) -> LossOutput:
+             nb: Optional[NodeBatch] = None, ops: Optional[GraphOps] = None) -> LossOutput:
         total = self.dgi.loss(on_seeds(out.z, nb), on_seeds(out.extras["neg_z"], nb), out.extras["summary"])
         return LossOutput(total=total, parts={"infomax": float(total.detach())})
 
