@@ -27,6 +27,14 @@ gradient, at Cora's shape for several feature densities (sets ``train.sparse_fea
 
     python experiments/bench_speed.py --density --threads 1
 
+``--propagation``: one GCN propagation ``Â H`` (forward and backward, width 256) on the
+dataset's graph with 20 % of its edges dropped (a new graph at every step, as BGRL's and
+MaskGAE's views are): PyG's ``gcn_norm`` + gather-scatter ``propagate`` against building the CSR
+operator (:func:`graphemb.nn.graph_ops.gcn_operator`, what ``GNNEncoder`` does without
+``GraphOps``) and one sparse product, in one process, best of 5::
+
+    python experiments/bench_speed.py --propagation --dataset Amazon-Computers --threads 1
+
 ``--compile``: eager against ``train.compile=true`` fp32 epochs of the same model, all in one
 process with an empty Inductor cache. Each way a run of 1 epoch and one of 1 + E; an epoch is
 their difference over E. Compiled runs of a fresh model reuse the first compiled run's graphs
@@ -153,6 +161,41 @@ for d in ({densities}):
 print(json.dumps({{"shape": [n, f, o], "rows": rows, "load_average_1min": os.getloadavg()[0]}}))
 """
 
+PROPAGATION = r"""
+import json, os, time, torch
+torch.set_num_threads({threads})
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from graphemb import api
+from graphemb.config import build_run_config
+from graphemb.nn.graph_ops import gcn_operator
+ds = api.load_data(build_run_config("gae", dataset={dataset!r}, task="node"))
+n, ei = ds.data.num_nodes, ds.data.edge_index
+g = torch.Generator().manual_seed(0)
+view = ei[:, torch.rand(ei.size(1), generator=g) > 0.2]
+conv = GCNConv(8, 8)  # its propagate only
+h = torch.randn(n, {width}, generator=g, requires_grad=True)
+dy = torch.randn(n, {width}, generator=g)
+def pyg():
+    e, w = gcn_norm(view, None, n, add_self_loops=True)
+    conv.propagate(e, x=h, edge_weight=w).backward(dy)
+def csr():
+    gcn_operator(view, n).mm(h).backward(dy)
+def cost(fn, reps=5):
+    fn()  # warm-up
+    out = []
+    for _ in range(reps):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        out.append((time.perf_counter() - w, time.process_time() - c))
+    return {{"wall": min(x[0] for x in out), "cpu": min(x[1] for x in out)}}
+e, w = gcn_norm(view, None, n, add_self_loops=True)
+ref = conv.propagate(e, x=h.detach(), edge_weight=w)
+gap = float((gcn_operator(view, n).mm(h.detach()) - ref).abs().max())
+print(json.dumps({{"nodes": n, "edges": int(view.size(1)), "width": {width}, "pyg": cost(pyg), "csr": cost(csr),
+                  "max_abs_difference": gap, "load_average_1min": os.getloadavg()[0]}}))
+"""
+
 COMPILE = r"""
 import json, os, tempfile, time
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_compile_")  # cold: no earlier run's kernels
@@ -208,6 +251,8 @@ def save(rec: dict, out: str | None, default: str) -> None:
 
 def command(args, mode: str) -> str:
     parts = ["python experiments/bench_speed.py"] + ([f"--{mode}"] if mode else [])
+    if mode == "propagation":
+        parts += [f"--dataset {args.dataset}"]
     if mode in ("", "roofline", "compile"):
         parts += [f"--dataset {args.dataset}", f"--epochs {args.epochs}"]
     if mode == "roofline":
@@ -267,6 +312,27 @@ def density_table(rec: dict) -> str:
         lines.append(f"| {100 * r['density']:.1f} % | {1000 * r['dense_cpu']:.0f} | {1000 * r['sparse_cpu']:.0f} | "
                      f"{r['sparse_cpu'] / r['dense_cpu']:.2f}x |")
     return "\n".join(lines)
+
+
+def propagation(args) -> None:
+    r = child(PROPAGATION.format(dataset=args.dataset, threads=args.threads, width=256))
+    rec = {"kind": "propagation", "command": command(args, "propagation"), "dataset": args.dataset,
+           "threads": args.threads, "device": "cpu", "machine": machine(), **r}
+    print(propagation_table(rec))
+    save(rec, args.out, f"propagation_{slug(args.dataset)}_cpu.json")
+
+
+def propagation_table(rec: dict) -> str:
+    p, c = rec["pyg"], rec["csr"]
+    return "\n".join([
+        f"One GCN propagation on {rec['dataset']} with 20 % of the edges dropped ({rec['nodes']} nodes, "
+        f"{rec['edges']} directed edges, width {rec['width']}), forward + backward, {rec['threads']} thread(s), "
+        f"best of 5; load average {rec['load_average_1min']:.1f}; largest difference of the outputs "
+        f"{rec['max_abs_difference']:.1e}", "",
+        "| | wall ms | CPU ms | ratio (CPU) |", "|---|---|---|---|",
+        f"| PyG `gcn_norm` + `propagate` (gather-scatter) | {1000 * p['wall']:.0f} | {1000 * p['cpu']:.0f} | 1.00x |",
+        f"| `gcn_operator` (CSR, built per call) + sparse product | {1000 * c['wall']:.0f} | {1000 * c['cpu']:.0f} | "
+        f"{c['cpu'] / p['cpu']:.2f}x |"])
 
 
 def compile_mode(args) -> None:
@@ -344,10 +410,11 @@ def cost_table(rec: dict) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"roofline": roofline_table, "density": density_table, "compile": compile_table, "cost": cost_table}
+TABLES = {"roofline": roofline_table, "density": density_table, "compile": compile_table, "cost": cost_table,
+          "propagation": propagation_table}
 
 
-def report(records_dir: Path = OUT_DIR, kinds=("cost", "roofline", "density", "compile")) -> str:
+def report(records_dir: Path = OUT_DIR, kinds=("cost", "propagation", "roofline", "density", "compile")) -> str:
     """The speed blocks of RESULTS.md (records of the given kinds, in that order) from the
     records in ``records_dir`` only."""
     recs = [json.loads(f.read_text()) for f in sorted(records_dir.glob("*.json"))] if records_dir.is_dir() else []
@@ -372,6 +439,7 @@ def main() -> None:
     p.add_argument("--bf16-epochs", type=int, default=2, help="--roofline: bf16 epochs (first round only; 0 skips)")
     p.add_argument("--density", action="store_true", help="dense vs sparse first-layer product by feature density")
     p.add_argument("--compile", action="store_true", help="eager vs train.compile=true epochs")
+    p.add_argument("--propagation", action="store_true", help="PyG gather-scatter vs CSR GCN propagation")
     p.add_argument("--out", default=None, help="record file (default under experiments/results/speed/)")
     args = p.parse_args()
     if args.roofline:
@@ -380,6 +448,8 @@ def main() -> None:
         return density(args)
     if args.compile:
         return compile_mode(args)
+    if args.propagation:
+        return propagation(args)
     return cost(args)
 
 

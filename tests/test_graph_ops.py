@@ -44,7 +44,7 @@ def test_gcn_operator_is_gcnconv_propagation():
     ops = GraphOps.build(x, GRAPH)
     from graphemb.nn.encoders import gcn_with_ops
 
-    assert torch.allclose(gcn_with_ops(conv, x, ops), conv(x, GRAPH), atol=1e-6)
+    assert torch.allclose(gcn_with_ops(conv, x, ops.gcn), conv(x, GRAPH), atol=1e-6)
 
 
 def test_sparse_operator_gradient_is_the_transpose_product():
@@ -104,6 +104,35 @@ def test_dgi_with_ops_equals_per_step_path(sparse_below):
     assert torch.allclose(loss, ref_loss, rtol=1e-5, atol=1e-6)
     for k in ref:
         assert torch.allclose(got[k], ref[k], rtol=1e-4, atol=1e-5), k
+
+
+def test_encoder_without_ops_equals_pygs_gcnconv(monkeypatch):
+    """The per-call GCN operator reproduces PyG's GCNConv on what gcn_norm treats specially: an
+    existing self loop (kept, not doubled), a parallel edge (counted twice), a one-way edge and
+    an isolated node; outputs and every gradient."""
+    import graphemb.nn.encoders as enc_mod
+
+    ei = torch.tensor([[0, 1, 0, 1, 2, 2, 3, 1], [1, 0, 1, 0, 2, 3, 2, 3]])  # 5: isolated
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g)
+    torch.manual_seed(0)
+    enc = GNNEncoder(4, EncoderConfig(conv="gcn", hidden_channels=5, num_layers=2, out_channels=3, act="relu"))
+
+    def run():
+        enc.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_()
+        out = enc(xi, ei)
+        (out[0].sum() + (out[-1] ** 2).sum()).backward()
+        return [h.detach() for h in out], xi.grad, {k: p.grad.clone() for k, p in enc.named_parameters()}
+
+    got = run()
+    monkeypatch.setattr(enc_mod, "_gcn_ops", lambda conv: False)  # PyG's own propagate
+    ref = run()
+    for a, b in zip(got[0], ref[0]):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert torch.allclose(got[1], ref[1], atol=1e-6)
+    for k in ref[2]:
+        assert torch.allclose(got[2][k], ref[2][k], atol=1e-5), k
 
 
 def test_sparse_features_equal_dense_features_on_cora_density():
