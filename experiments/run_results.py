@@ -61,10 +61,10 @@ ZOO_ROWS = {
     ("dgi", "paper", "Amazon-Computers", "node"): {},
     ("dgi", "paper", "Coauthor-CS", "node"): {},
     ("dgi", "paper", "DBLP", "node"): {},
-    # 10000 -> 300 epochs, warm-up 1000 -> 30 (the same share): 3.4 CPU s/epoch on 1 thread,
-    # the official schedule would cost 9.4 CPU hours per seed
+    # 10000 -> 300 epochs, warm-up 1000 -> 30 (the same share): 3.4 s/epoch (wall, 1 thread, one
+    # 4-epoch run on the loaded 2-core machine), the official schedule would take ~9 hours per seed
     ("bgrl", "paper", "Amazon-Computers", "node"): {"train": {"epochs": 300, "warmup_epochs": 30}},
-    # 2000 -> 200 epochs (cosine schedule over the 200): 3.8 CPU s/epoch on 1 thread
+    # 2000 -> 200 epochs (cosine schedule over the 200): 3.8 s/epoch (wall, 1 thread, one 5-epoch run)
     ("graphmae2", "paper", "Cora", "node"): {"train": {"epochs": 200}},
 }
 
@@ -171,10 +171,9 @@ def finished_seeds(row, stored: Optional[dict], device: str) -> Optional[dict]:
     recs = {r["protocol"]: r for r in stored["records"]}
     if set(recs) != set(row_protocols(row[0], row[3])) or any(r["device"] != device for r in recs.values()):
         return None
-    results = {}
+    results, nan = {}, float("nan")  # non-finite values are stored as null
     for p, r in recs.items():
         extras = {k: v["values"] for k, v in r.items() if isinstance(v, dict) and set(v) == {"mean", "std", "values"}}
-        nan = float("nan")
         results[p] = [ProtocolResult(r["metric"], nan if v is None else v,
                                      {k: nan if vals[i] is None else vals[i] for k, vals in extras.items()})
                       for i, v in enumerate(r["values"])]
