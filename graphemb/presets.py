@@ -125,9 +125,12 @@ PRESETS.update({
         "train": {"lr": 0.01, "weight_decay": 5e-5, "grad_clip": 1.0, "epochs": 500, "select_by": "val",
                   "val_every": 10},
         "task": {"link_val_ratio": 0.1, "link_test_ratio": 0.05}},
-    # MaskGAE link prediction (train_linkpred.py --bn): no degree loss, 85/5/10 split
+    # MaskGAE link prediction (EdisonLeeeee/MaskGAE train_linkpred.py at 343ced7, README
+    # `--bn`): one GCN layer 1433 -> 128, decoders 64 wide, degree loss 0.003, walks of
+    # encoder layers + 1 = 2 steps from the sources of sampled edges, 85/5/10 split
     ("maskgae", "paper", "link"): {
-        "model": {"alpha": 0.0, "l2_normalize": False},
+        "model": {"encoder": {"num_layers": 1, "out_channels": 128}, "decoder_channels": 64, "alpha": 0.003,
+                  "walk_length": 2, "start": "edge", "l2_normalize": False},
         "train": {"lr": 0.01, "weight_decay": 5e-5, "grad_clip": 1.0, "epochs": 500, "select_by": "val",
                   "val_every": 10},
         "task": {"link_val_ratio": 0.05, "link_test_ratio": 0.10}},

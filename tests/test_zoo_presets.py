@@ -41,7 +41,10 @@ def test_bgrl_and_maskgae_presets():
     node = build_run_config("maskgae", dataset="Cora", task="node", preset="paper")
     assert (node.train.select_by, node.task.link_val_ratio, node.model.alpha) == ("val", 0.1, 0.004)
     link = build_run_config("maskgae", dataset="Cora", task="link", preset="paper")
-    assert (link.model.alpha, link.task.link_val_ratio, link.train.select_by) == (0.0, 0.05, "val")
+    assert (link.model.alpha, link.task.link_val_ratio, link.train.select_by) == (0.003, 0.05, "val")
+    assert (link.model.encoder.num_layers, link.model.encoder.out_channels, link.model.decoder_channels,
+            link.model.walk_length, link.model.start) == (1, 128, 64, 2, "edge")
+    assert build_run_config("maskgae", dataset="Cora", task="node", preset="paper").model.start == "node"
 
 
 def _small_maskgae():
@@ -71,3 +74,23 @@ def test_maskgae_node_task_trains_on_train_edges_embeds_full_graph():
     full = run.dataset.data
     assert run.split is not None and run.split.train_data.edge_index.size(1) < full.edge_index.size(1)
     assert torch.allclose(run.embeddings, run.model.embed(full.x, full.edge_index))
+
+
+def test_maskgae_path_start_reaches_the_augmentor():
+    """``model.start`` picks the path-masking roots: ``edge`` (official link script) walks from
+    the source of each chosen edge, ``node`` from sampled nodes. On a star whose edges all leave
+    the hub, edge-started walks always start at the hub and mask an edge; a node-started walk
+    from a leaf has nowhere to go, so with one root in four most draws mask nothing."""
+    from graphemb.models.maskgae import MaskGAEConfig
+    assert MaskGAEConfig().augmentor().start == "node"
+    ei = torch.tensor([[0, 0, 0], [1, 2, 3]])  # hub 0 -> leaves, one direction only
+    x = torch.ones(4, 1)
+    torch.manual_seed(0)
+    by_edge = MaskGAEConfig(start="edge", p=1.0, walk_length=1).augmentor()
+    assert by_edge.start == "edge"
+    assert all(by_edge(x, ei).masked_edges.size(1) >= 1 for _ in range(20))
+    by_node = MaskGAEConfig(start="node", p=0.25, walk_length=1).augmentor()
+    empty = sum(by_node(x, ei).masked_edges.size(1) == 0 for _ in range(40))
+    assert 15 <= empty <= 40  # a leaf is the single root with probability 3/4
+    with pytest.raises(ValueError, match="start"):
+        MaskGAEConfig(start="root").augmentor()

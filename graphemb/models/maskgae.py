@@ -43,6 +43,8 @@ class MaskGAEConfig:
         encoder: GCN 128 -> 64, BatchNorm + ELU on every layer, dropout 0.8 before each layer.
         mask: ``path`` or ``edge``; p: mask ratio (edge) or root-sampling ratio (path), ``0.7``.
         walk_length: path-masking walk length (official: encoder layers + 1 = ``3``).
+        start: path-masking roots, ``node`` (sampled nodes; official node classification) or
+            ``edge`` (sources of a ``p`` share of edges; official link prediction).
         decoder_channels / decoder_layers / decoder_dropout: the edge and degree MLPs (32, 2, 0.2).
         alpha: degree-loss weight (``0.004`` on Cora; ``0`` disables the degree decoder's loss).
         l2_normalize: L2-normalise the concatenated embedding (default ``True``).
@@ -54,6 +56,7 @@ class MaskGAEConfig:
     mask: str = "path"
     p: float = 0.7
     walk_length: int = 3
+    start: str = "node"
     decoder_channels: int = 32
     decoder_layers: int = 2
     decoder_dropout: float = 0.2
@@ -62,7 +65,7 @@ class MaskGAEConfig:
 
     def augmentor(self) -> Augmentor:
         if self.mask == "path":
-            return PathMasking(self.p, walk_length=self.walk_length)
+            return PathMasking(self.p, walk_length=self.walk_length, start=self.start)
         if self.mask == "edge":
             return EdgeMasking(self.p)
         raise ValueError(f"maskgae mask must be 'path' or 'edge', got {self.mask!r}")
