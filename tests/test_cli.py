@@ -24,6 +24,17 @@ def test_datasets_lists_registered_names(capsys):
     assert {"Cora", "CiteSeer", "MUTAG", "synthetic"} <= names
 
 
+def test_model_help_names_every_registered_model():
+    """The parser is built without importing the models, so its help names them by hand: keep
+    that list equal to the registry."""
+    import re
+
+    from graphemb.cli.main import _MODEL_HELP
+    from graphemb.models import MODELS
+    listed = set(re.match(r"a registered model: ([^(]*)", _MODEL_HELP).group(1).replace(" ", "").split(","))
+    assert listed == set(MODELS.names())
+
+
 def test_train_evaluate_embed_on_synthetic(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "isoc-vgae", "--dataset", "synthetic", "--seed", "1", "--out", str(run), *TINY, *SYN]) == 0

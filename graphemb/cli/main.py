@@ -198,6 +198,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+_MODEL_HELP = ("a registered model: isoc-vgae, gae, vgae, graphmae, graphmae2, maskgae, bgrl, dgi "
+               "(an unknown name is an error that lists the registry)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from graphemb import __version__
 
@@ -213,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("train", help="train an embedding model and save a run directory")
-    p.add_argument("model", nargs="?", default=None, help="model name: isoc-vgae | vgae | gae")
+    p.add_argument("model", nargs="?", default=None, help=_MODEL_HELP)
     _add_common_train_args(p)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, 0)")
     p.add_argument("--out", default=None, help="run directory to create (written to OUT.partial, renamed when done)")
@@ -243,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("reproduce", help="train and evaluate over several seeds; mean ± std")
-    p.add_argument("model", help="model name: isoc-vgae | vgae | gae")
+    p.add_argument("model", help=_MODEL_HELP)
     _add_common_train_args(p)
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1 after --first-seed)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
