@@ -175,6 +175,10 @@ DATASET_PRESETS: Dict[Tuple[str, str, str, str], Dict[str, Any]] = {
     ("graphmae", "paper", "graph", "collab"): {
         **_graphmae_graph(256, 2, 1.5e-4, 5e-4, 20, 0.75, 2.0, 0.0, "max", 32, True, act="relu"), **_DEGREE_400},
     ("graphmae", "paper", "graph", "nci1"): _graphmae_graph(512, 2, 1e-3, 5e-4, 300, 0.25, 2.0, 0.1, "sum", 16, True),
+    # THUDM/GraphMAE2 configs/citeseer.yaml (momentum 1: the target keeps its initialisation)
+    ("graphmae2", "paper", "node", "citeseer"): {
+        "model": {"encoder": {"heads": 4}, "replace_rate": 0.0, "gamma": 1.0, "momentum": 1.0, "lam": 0.1},
+        "train": {"lr": 5e-4, "weight_decay": 1e-4, "epochs": 500}},
     ("maskgae", "paper", "node", "citeseer"): {"model": {"alpha": 0.001}, "train": {"lr": 0.02}},
     ("maskgae", "paper", "node", "pubmed"): {"model": {"alpha": 0.001, "encoder": {"dropout": 0.5},
                                                        "decoder_dropout": 0.5}},

@@ -47,6 +47,16 @@ def test_bgrl_and_maskgae_presets():
     assert build_run_config("maskgae", dataset="Cora", task="node", preset="paper").model.start == "node"
 
 
+def test_graphmae2_citeseer_preset_is_the_official_config():
+    """THUDM/GraphMAE2 configs/citeseer.yaml, merged over the Cora preset."""
+    c = build_run_config("graphmae2", dataset="CiteSeer", task="node", preset="paper")
+    assert (c.model.encoder.heads, c.model.encoder.hidden_channels, c.model.replace_rate, c.model.gamma,
+            c.model.momentum, c.model.lam) == (4, 1024, 0.0, 1.0, 1.0, 0.1)
+    assert (c.train.lr, c.train.weight_decay, c.train.epochs, c.train.lr_schedule) == (5e-4, 1e-4, 500, "cosine")
+    cora = build_run_config("graphmae2", dataset="Cora", task="node", preset="paper")
+    assert (cora.model.encoder.heads, cora.model.momentum, cora.train.epochs) == (8, 0.0, 2000)
+
+
 def _small_maskgae():
     return ["model.encoder.hidden_channels=8", "model.encoder.out_channels=4", "model.decoder_channels=4",
             "train.epochs=4", "train.val_every=1", "train.select_by=val"]
