@@ -119,9 +119,10 @@ PRESETS.update({
     ("graphmae", "paper", "graph"): _graphmae_graph(512, 2, 1.5e-4, 0.0, 60, 0.5, 1.0, 0.0, "mean", 32, False),
     ("graphmae2", "paper", "node"): {"train": {"lr": 1e-3, "weight_decay": 2e-4, "epochs": 2000,
                                                "lr_schedule": "cosine"}},
-    # MaskGAE Cora node classification, path masking
+    # MaskGAE Cora node classification, path masking; `hide: directed` is the official MaskPath
+    # bookkeeping (a pair walked one way stays visible), graphemb's `default` hides walked pairs
     ("maskgae", "paper", "node"): {
-        "model": {"alpha": 0.004},
+        "model": {"alpha": 0.004, "hide": "directed"},
         "train": {"lr": 0.01, "weight_decay": 5e-5, "grad_clip": 1.0, "epochs": 500, "select_by": "val",
                   "val_every": 10},
         "task": {"link_val_ratio": 0.1, "link_test_ratio": 0.05}},
@@ -130,7 +131,7 @@ PRESETS.update({
     # encoder layers + 1 = 2 steps from the sources of sampled edges, 85/5/10 split
     ("maskgae", "paper", "link"): {
         "model": {"encoder": {"num_layers": 1, "out_channels": 128}, "decoder_channels": 64, "alpha": 0.003,
-                  "walk_length": 2, "start": "edge", "l2_normalize": False},
+                  "walk_length": 2, "start": "edge", "hide": "directed", "l2_normalize": False},
         "train": {"lr": 0.01, "weight_decay": 5e-5, "grad_clip": 1.0, "epochs": 500, "select_by": "val",
                   "val_every": 10},
         "task": {"link_val_ratio": 0.05, "link_test_ratio": 0.10}},
@@ -143,6 +144,8 @@ for _m in ("graphmae", "graphmae2", "maskgae", "bgrl", "dgi"):
     PRESETS[(_m, "default", "node")] = copy.deepcopy(PRESETS[(_m, "paper", "node")])
 PRESETS[("graphmae", "default", "graph")] = copy.deepcopy(PRESETS[("graphmae", "paper", "graph")])
 PRESETS[("maskgae", "default", "link")] = copy.deepcopy(PRESETS[("maskgae", "paper", "link")])
+for _t in ("node", "link"):  # graphemb's default: a masked pair is hidden in both directions
+    PRESETS[("maskgae", "default", _t)]["model"]["hide"] = "pair"
 
 _BGRL = lambda enc, pred, e1, f1, e2, f2, lr: {  # noqa: E731
     "model": {"encoder": {"hidden_channels": enc[0], "out_channels": enc[1]}, "predictor_channels": pred,

@@ -120,6 +120,26 @@ def test_path_masking_long_walk_masks_a_connected_path():
     assert len(nodes) == len(masked) + 1  # the masked pairs form one path (a tree on a path graph)
 
 
+def test_path_masking_directed_hiding_is_the_official_bookkeeping():
+    """``hide="directed"`` (EdisonLeeeee/MaskGAE ``MaskPath``): the walked directed edges are the
+    positives and the unwalked ones are re-symmetrised, so a pair walked one way stays visible."""
+    torch.manual_seed(3)
+    star = undirected([(0, i) for i in range(1, 6)])
+    for _ in range(5):
+        v = PathMasking(p=0.2, walk_length=1, hide="directed")(torch.zeros(6, 1), star)
+        assert v.masked_edges.size(1) == 1 and 0 in v.masked_edges[:, 0].tolist()  # one directed star edge
+        assert pair_set(v.edge_index) == pair_set(star) and v.edge_index.size(1) == star.size(1)
+    # a two-step walk 1 -> 0 -> 1 walks both directions of (0, 1): only then the pair is hidden
+    two = undirected([(0, 1)])
+    v = PathMasking(p=1.0, walk_length=2, hide="directed")(torch.zeros(2, 1), two)
+    assert v.edge_index.size(1) == 0 and sorted(map(tuple, v.masked_edges.t().tolist())) == [(0, 1), (1, 0)]
+    from graphemb.augment.draws import KeyedDraws
+    with pytest.raises(ValueError, match="hide='directed'"):
+        PathMasking(hide="directed")(torch.zeros(6, 1), star, KeyedDraws(torch.arange(6), key=1))
+    with pytest.raises(ValueError, match="hide"):
+        PathMasking(hide="both")
+
+
 def test_compose_accumulates_masked_edges():
     torch.manual_seed(0)
     ei = undirected([(i, j) for i in range(6) for j in range(i + 1, 6)])

@@ -175,6 +175,24 @@ def test_maskgae_degree_target_and_embedding():
     assert torch.allclose(z.norm(dim=1), torch.ones(12), atol=1e-5)
 
 
+def test_maskgae_directed_hiding_degree_target_is_in_degree():
+    """``hide="directed"`` (the official bookkeeping): positives are directed walked edges and the
+    degree target is their targets' in-degree (``degree(masked_edges[1])`` in the official code)."""
+    cfg = MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True), hide="directed",
+                        decoder_channels=6, alpha=1.0)
+    model = _make("maskgae", cfg).train()
+    d = tiny_graph(n=12, f=5)
+    out = model(d.x, d.edge_index)
+    pos = out.extras["masked"]
+    deg = torch.zeros(12)
+    for v in pos[1].tolist():
+        deg[v] += 1
+    pred = model.degree_decoder(out.extras["h"]).view(-1)
+    assert model.loss(out, d.x, d.edge_index).parts["degree"] == pytest.approx(float(((pred - deg) ** 2).mean()),
+                                                                            rel=1e-5)
+    assert _pairs(out.extras["visible"]) | _pairs(pos) == _pairs(d.edge_index)
+
+
 def test_dgi_loss_is_pyg_deep_graph_infomax():
     model = _make("dgi", DGIConfig(encoder=EncoderConfig(hidden_channels=6, num_layers=1, act="prelu",
                                                          act_last=True))).train()

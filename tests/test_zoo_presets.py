@@ -33,6 +33,7 @@ def test_graphmae_presets_per_dataset():
 
 
 def test_bgrl_and_maskgae_presets():
+    from graphemb.models.maskgae import MaskGAEConfig
     comp = build_run_config("bgrl", dataset="Amazon-Computers", task="node", preset="paper")
     assert (comp.model.encoder.hidden_channels, comp.model.encoder.out_channels, comp.train.lr) == (256, 128, 5e-4)
     assert (comp.train.warmup_epochs, comp.train.epochs) == (1000, 10000)
@@ -45,6 +46,11 @@ def test_bgrl_and_maskgae_presets():
     assert (link.model.encoder.num_layers, link.model.encoder.out_channels, link.model.decoder_channels,
             link.model.walk_length, link.model.start) == (1, 128, 64, 2, "edge")
     assert build_run_config("maskgae", dataset="Cora", task="node", preset="paper").model.start == "node"
+    for task in ("node", "link"):  # official bookkeeping in `paper`, both directions hidden in `default`
+        assert build_run_config("maskgae", dataset="Cora", task=task, preset="paper").model.hide == "directed"
+        assert build_run_config("maskgae", dataset="Cora", task=task, preset="default").model.hide == "pair"
+    with pytest.raises(ValueError, match="path masking only"):
+        MaskGAEConfig(mask="edge", hide="directed").augmentor()
 
 
 def test_graphmae2_citeseer_preset_is_the_official_config():

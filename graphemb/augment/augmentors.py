@@ -209,19 +209,28 @@ class PathMasking(Augmentor):
     steps; every traversed undirected pair is masked (both directions, as :class:`EdgeMasking`).
     MaskGAE's defaults: ``p = 0.7``, ``walks_per_node = 1``, ``walk_length = 3``.
 
+    ``hide="directed"`` is the official code's bookkeeping instead (EdisonLeeeee/MaskGAE
+    ``MaskPath``, ``undirected=True``): ``masked_edges`` are the walked directed edges and the
+    edges left unwalked are re-symmetrised, so a pair stays visible to the encoder unless both
+    its directions were walked (a masked positive can still be seen through its reverse).
+
     With keyed draws (seed mini-batches, ``graphemb.augment.draws``) each node is a root with
     probability ``p`` and the walks run on the symmetrised (sub)graph, so a walk inside a
     sampled subgraph is the walk the full graph takes wherever the subgraph holds the
     neighbourhoods it passes through (``start="node"`` only).
     """
 
-    def __init__(self, p: float = 0.7, walks_per_node: int = 1, walk_length: int = 3, start: str = "node") -> None:
+    def __init__(self, p: float = 0.7, walks_per_node: int = 1, walk_length: int = 3, start: str = "node",
+                 hide: str = "pair") -> None:
         _check_p("PathMasking", p)
         if start not in ("node", "edge"):
             raise ValueError(f"PathMasking start must be 'node' or 'edge', got {start!r}")
+        if hide not in ("pair", "directed"):
+            raise ValueError(f"PathMasking hide must be 'pair' or 'directed', got {hide!r}")
         if walk_length < 1 or walks_per_node < 1:
             raise ValueError("PathMasking walk_length and walks_per_node must be >= 1")
         self.p, self.walks_per_node, self.walk_length, self.start = p, walks_per_node, walk_length, start
+        self.hide = hide
 
     def augment(self, view: View) -> View:
         ei, n = view.edge_index, view.num_nodes
@@ -237,9 +246,16 @@ class PathMasking(Augmentor):
         chosen = torch.zeros(ei.size(1), dtype=torch.bool, device=ei.device)
         ids = walks[walks >= 0]
         chosen[ids] = True
+        if self.hide == "directed":
+            kept = ei[:, ~chosen]
+            visible = torch.unique(torch.cat([kept, kept.flip(0)], 1), dim=1)
+            return replace(view, edge_index=visible, masked_edges=_add_masked_edges(view, ei[:, chosen]))
         return _mask_pairs(view, chosen)
 
     def _keyed(self, view: View) -> View:
+        if self.hide != "pair":
+            raise ValueError("PathMasking(hide='directed') has no seed mini-batch form; use hide='pair' or "
+                             "train full batch")
         if self.start != "node":
             raise ValueError("PathMasking(start='edge') has no seed mini-batch form (a walk per chosen edge "
                              "is not keyed on global ids); use start='node' or train full batch")

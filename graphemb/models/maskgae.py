@@ -4,8 +4,11 @@ Each pass hides edges with an augmentor (:class:`~graphemb.augment.PathMasking`,
 from sampled roots, or :class:`~graphemb.augment.EdgeMasking`), encodes the *visible* graph and
 reconstructs the hidden edges with an MLP on ``z_u * z_v`` (BCE against as many uniform
 negatives drawn outside the full graph), plus ``alpha`` x MSE of a degree decoder against the
-node degrees of the masked graph (EdisonLeeeee/MaskGAE ``model.py``). A masked edge is hidden
-in both directions, so it is never visible input while it is a target.
+node degrees of the masked graph (EdisonLeeeee/MaskGAE ``model.py``). By default a masked edge
+is hidden in both directions, so it is never visible input while it is a target; ``hide =
+"directed"`` (the ``paper`` presets) keeps the official bookkeeping, where the edges left unwalked
+are re-symmetrised and a pair walked in one direction stays visible through the other. On Cora
+link prediction that difference alone is worth about 1.5 AUC points (closing note of issue 8).
 
 Embedding: every encoder layer on the full graph, concatenated and L2-normalised per node
 (the official ``get_embedding(..., l2_normalize=True)``).
@@ -45,6 +48,9 @@ class MaskGAEConfig:
         walk_length: path-masking walk length (official: encoder layers + 1 = ``3``).
         start: path-masking roots, ``node`` (sampled nodes; official node classification) or
             ``edge`` (sources of a ``p`` share of edges; official link prediction).
+        hide: ``pair`` (graphemb: a walked pair leaves the graph in both directions) or
+            ``directed`` (the official code: a pair stays visible unless both directions were
+            walked; see :class:`~graphemb.augment.PathMasking`). Path masking only.
         decoder_channels / decoder_layers / decoder_dropout: the edge and degree MLPs (32, 2, 0.2).
         alpha: degree-loss weight (``0.004`` on Cora; ``0`` disables the degree decoder's loss).
         l2_normalize: L2-normalise the concatenated embedding (default ``True``).
@@ -57,6 +63,7 @@ class MaskGAEConfig:
     p: float = 0.7
     walk_length: int = 3
     start: str = "node"
+    hide: str = "pair"
     decoder_channels: int = 32
     decoder_layers: int = 2
     decoder_dropout: float = 0.2
@@ -65,8 +72,11 @@ class MaskGAEConfig:
 
     def augmentor(self) -> Augmentor:
         if self.mask == "path":
-            return PathMasking(self.p, walk_length=self.walk_length, start=self.start)
+            return PathMasking(self.p, walk_length=self.walk_length, start=self.start, hide=self.hide)
         if self.mask == "edge":
+            if self.hide != "pair":
+                raise ValueError(f"maskgae hide={self.hide!r} is implemented for path masking only; "
+                                 "use mask=path or hide=pair")
             return EdgeMasking(self.p)
         raise ValueError(f"maskgae mask must be 'path' or 'edge', got {self.mask!r}")
 
@@ -150,7 +160,9 @@ class MaskGAE(EmbeddingModel):
         if nb is None:
             # Negatives avoid every edge of the full graph (and self loops), as the official code.
             neg = sample_negatives(edge_index, n, batch)[:, : pos.size(1)]
-            deg, rows = torch.bincount(pos.reshape(-1), minlength=n).to(h.dtype), slice(None)
+            # one column per hidden pair: both ends; directed masking (official): the targets' in-degree
+            ends = pos[1] if getattr(self.mask, "hide", "pair") == "directed" else pos.reshape(-1)
+            deg, rows = torch.bincount(ends, minlength=n).to(h.dtype), slice(None)
         else:
             neg, deg, rows = batch_pairs(nb, "MaskGAE")[1], self._hidden_degree(out, edge_index, nb), nb.seed_mask
         rec = (-F.logsigmoid(self.score_edges(h, pos)).mean()
