@@ -105,7 +105,7 @@ def prepare_training_input(config: RunConfig, dataset):
 
             split = link_split(dataset.data, val_ratio=config.task.link_val_ratio,
                                test_ratio=config.task.link_test_ratio, seed=config.train.seed)
-            return split.train_data, split
+            return (dataset.data if config.task.node_pretrain == "full" else split.train_data), split
         return dataset.data, None
     if task == "link":
         from graphemb.data.ogb import official_link_split

@@ -227,6 +227,9 @@ class TaskConfig:
         link_val_ratio / link_test_ratio: edge split for link prediction (85/5/10 by default);
             the encoder sees training edges only.
         graph_pool: graph readout over node embeddings (``sum``, ``mean``, ``max``).
+        node_pretrain: node task with ``train.select_by=val``: the encoder trains on the link
+            split's training edges (``train_edges``, default) or on the whole graph (``full``,
+            MaskGAE's ``--full_data``: the validation edges that score checkpoints are then seen).
         split: node task: ``None`` (default) = the dataset's public split when it has one, else a
             random ``1:1:8`` train/val/test split drawn per seed (BGRL's 10/10/80); a ratio string
             ``"a:b:c"`` forces a random split with those proportions (stratified by nothing).
@@ -241,6 +244,7 @@ class TaskConfig:
     link_test_ratio: float = field(default=0.10, metadata=check(gt=0, lt=1))
     graph_pool: str = field(default="sum", metadata=check(choices=("sum", "add", "mean", "max")))
     graph_readout: str = field(default="concat", metadata=check(choices=("concat", "last")))
+    node_pretrain: str = field(default="train_edges", metadata=check(choices=("train_edges", "full")))
     split: Optional[str] = None
 
     def validate(self) -> None:

@@ -119,13 +119,14 @@ PRESETS.update({
     ("graphmae", "paper", "graph"): _graphmae_graph(512, 2, 1.5e-4, 0.0, 60, 0.5, 1.0, 0.0, "mean", 32, False),
     ("graphmae2", "paper", "node"): {"train": {"lr": 1e-3, "weight_decay": 2e-4, "epochs": 2000,
                                                "lr_schedule": "cosine"}},
-    # MaskGAE Cora node classification, path masking; `hide: directed` is the official MaskPath
-    # bookkeeping (a pair walked one way stays visible), graphemb's `default` hides walked pairs
+    # MaskGAE Cora node classification, path masking (README: `--full_data`, the encoder trains on
+    # every edge); `hide: directed` is the official MaskPath bookkeeping (a pair walked one way
+    # stays visible). graphemb's `default` hides walked pairs and holds the validation edges out
     ("maskgae", "paper", "node"): {
         "model": {"alpha": 0.004, "hide": "directed"},
         "train": {"lr": 0.01, "weight_decay": 5e-5, "grad_clip": 1.0, "epochs": 500, "select_by": "val",
                   "val_every": 10},
-        "task": {"link_val_ratio": 0.1, "link_test_ratio": 0.05}},
+        "task": {"link_val_ratio": 0.1, "link_test_ratio": 0.05, "node_pretrain": "full"}},
     # MaskGAE link prediction (EdisonLeeeee/MaskGAE train_linkpred.py at 343ced7, README
     # `--bn`): one GCN layer 1433 -> 128, decoders 64 wide, degree loss 0.003, walks of
     # encoder layers + 1 = 2 steps from the sources of sampled edges, 85/5/10 split
@@ -146,6 +147,7 @@ PRESETS[("graphmae", "default", "graph")] = copy.deepcopy(PRESETS[("graphmae", "
 PRESETS[("maskgae", "default", "link")] = copy.deepcopy(PRESETS[("maskgae", "paper", "link")])
 for _t in ("node", "link"):  # graphemb's default: a masked pair is hidden in both directions
     PRESETS[("maskgae", "default", _t)]["model"]["hide"] = "pair"
+PRESETS[("maskgae", "default", "node")]["task"]["node_pretrain"] = "train_edges"
 
 _BGRL = lambda enc, pred, e1, f1, e2, f2, lr: {  # noqa: E731
     "model": {"encoder": {"hidden_channels": enc[0], "out_channels": enc[1]}, "predictor_channels": pred,
@@ -188,9 +190,10 @@ DATASET_PRESETS: Dict[Tuple[str, str, str, str], Dict[str, Any]] = {
     ("maskgae", "paper", "node", "amazon-computers"): {
         "model": {"alpha": 0.002, "l2_normalize": False,
                   "encoder": {"dropout": 0.5, "hidden_channels": 128, "out_channels": 256}},
-        "train": {"val_every": 20}},
+        "train": {"val_every": 20}, "task": {"node_pretrain": "train_edges"}},  # README: no --full_data
     ("maskgae", "paper", "node", "amazon-photo"): {
-        "model": {"alpha": 0.0, "l2_normalize": False, "decoder_channels": 128}, "train": {"lr": 0.005}},
+        "model": {"alpha": 0.0, "l2_normalize": False, "decoder_channels": 128}, "train": {"lr": 0.005},
+        "task": {"node_pretrain": "train_edges"}},
     ("maskgae", "paper", "link", "pubmed"): {"model": {"encoder": {"dropout": 0.2}}},
     ("bgrl", "paper", "node", "amazon-photo"): _BGRL((256, 128), 512, 0.4, 0.1, 0.1, 0.2, 1e-4),
     ("bgrl", "paper", "node", "coauthor-cs"): _BGRL((512, 256), 512, 0.3, 0.3, 0.2, 0.4, 1e-5),

@@ -84,11 +84,21 @@ def test_maskgae_link_val_selection_restores_best_auc(tmp_path):
     assert auc == pytest.approx(res.best_val_score)
 
 
-def test_maskgae_node_task_trains_on_train_edges_embeds_full_graph():
-    run = api.train("maskgae", "synthetic", task="node", preset="paper", seed=0,
-                    overrides=_small_maskgae() + ["data.options={num_nodes: 60}"])
+@pytest.mark.parametrize("preset,pretrain", [("default", "train_edges"), ("paper", "full")])
+def test_maskgae_node_task_pretrain_graph_and_full_graph_embeddings(preset, pretrain):
+    """``task.node_pretrain``: graphemb's default trains on the link split's training edges; the
+    paper preset trains on every edge (MaskGAE ``--full_data``). Both embed the full graph and
+    both keep the validation edges to select checkpoints."""
+    over = _small_maskgae() + ["data.options={num_nodes: 60}"]
+    cfg = build_run_config("maskgae", dataset="synthetic", task="node", preset=preset, overrides=over)
+    assert cfg.task.node_pretrain == pretrain
+    run = api.train("maskgae", "synthetic", task="node", preset=preset, seed=0, overrides=over)
     full = run.dataset.data
-    assert run.split is not None and run.split.train_data.edge_index.size(1) < full.edge_index.size(1)
+    train_input, split = api.prepare_training_input(run.config, run.dataset)
+    assert split is not None and split.val_pos.size(1) > 0
+    assert split.train_data.edge_index.size(1) < full.edge_index.size(1)
+    want = full if pretrain == "full" else split.train_data
+    assert torch.equal(train_input.edge_index, want.edge_index)
     assert torch.allclose(run.embeddings, run.model.embed(full.x, full.edge_index))
 
 
