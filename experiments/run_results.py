@@ -267,12 +267,21 @@ def current_config(model, preset, ds, task) -> dict:
     return comparable_config(build_run_config(config_file=CONFIGS / f"{row_name(model, preset, ds, task)}.yaml"))
 
 
+def field_defaults(model, task) -> dict:
+    """The dataclass defaults of a row's config (no preset): what a record written before a field
+    existed ran with."""
+    from graphemb.config import RunConfig, TaskConfig
+    from graphemb.models import MODELS
+
+    return comparable_config(RunConfig(model_name=model, model=MODELS.get(model).Config(), task=TaskConfig(name=task)))
+
+
 def staleness(row, stored: dict) -> str:
     """Why a stored row no longer shows the current code's recipe ("" when it does)."""
     if stored.get("stale"):
         return stored["stale"]
     if "config" in stored:
-        changed = config_changes(stored["config"], current_config(*row))
+        changed = config_changes(stored["config"], current_config(*row), defaults=field_defaults(row[0], row[3]))
         if changed:
             return f"its config differs from the row's current config ({', '.join(changed[:3])}); rerun"
     return ""
@@ -281,18 +290,22 @@ def staleness(row, stored: dict) -> str:
 FREE_FORM = ("options",)  # config mappings whose keys are not dataclass fields
 
 
-def config_changes(stored: dict, current: dict, prefix: str = "") -> list:
+def config_changes(stored: dict, current: dict, prefix: str = "", defaults: Optional[dict] = None) -> list:
     """Dotted keys whose stored value differs from the current one. Keys the record does not
     have are options added after it was written: their defaults keep the old behaviour (the
-    convention for every new config field), so they do not make a record stale. Free-form
-    mappings (``data.options``, loader keyword arguments) have no such defaults and are compared
-    whole."""
+    convention for every new config field), so they make a record stale only where the current
+    value is not that default (``defaults``: the dataclass defaults; without them a missing key
+    never counts). Free-form mappings (``data.options``, loader keyword arguments) have no such
+    defaults and are compared whole."""
     out = []
+    defaults = defaults if isinstance(defaults, dict) else {}
     for k, v in current.items():
         if k not in stored:
+            if k in defaults and defaults[k] != v:
+                out.append(f"{prefix}{k}")
             continue
         if isinstance(v, dict) and isinstance(stored[k], dict) and k not in FREE_FORM:
-            out += config_changes(stored[k], v, f"{prefix}{k}.")
+            out += config_changes(stored[k], v, f"{prefix}{k}.", defaults.get(k))
         elif stored[k] != v:
             out.append(f"{prefix}{k}")
     out += [f"{prefix}{k}" for k in stored if k not in current]

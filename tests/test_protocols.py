@@ -278,6 +278,13 @@ def test_a_record_whose_config_changed_is_shown_stale():
     assert cfg["data"]["options"] == {}
     new_option = {**cfg, "data": {**cfg["data"], "options": {"degree_cap": 400}}}
     assert rr.config_changes(cfg, new_option) == ["data.options"]
+    # ... unless the row now sets that field away from its default: the old record ran the default
+    link = ("maskgae", "paper", "Cora", "link")
+    cur = rr.current_config(*link)
+    assert cur["model"]["start"] == "edge" and cur["model"]["mask"] == "path"
+    drop = lambda key: {**cur, "model": {k: v for k, v in cur["model"].items() if k != key}}  # noqa: E731
+    assert "model.start" in rr.staleness(link, {"config": drop("start")})
+    assert rr.staleness(link, {"config": drop("mask")}) == ""  # path masking is the default
 
 
 def test_resume_continues_a_stored_row_exactly_where_a_fresh_run_would_be(monkeypatch):
