@@ -254,8 +254,8 @@ class PathMasking(Augmentor):
 
     def _keyed(self, view: View) -> View:
         if self.hide != "pair":
-            raise ValueError("PathMasking(hide='directed') has no seed mini-batch form; use hide='pair' or "
-                             "train full batch")
+            raise ValueError("PathMasking(hide='directed') has no seed mini-batch form; use hide='pair' "
+                             "(MaskGAE: --set model.hide=pair) or train full batch")
         if self.start != "node":
             raise ValueError("PathMasking(start='edge') has no seed mini-batch form (a walk per chosen edge "
                              "is not keyed on global ids); use start='node' or train full batch")
