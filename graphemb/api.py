@@ -579,8 +579,12 @@ def reproduce(
     data_root: Optional[str] = None,
     deterministic: bool = False,
     progress: Optional[bool] = None,
+    probe_options: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Train and evaluate with seeds ``first_seed .. first_seed + seeds - 1``; mean ± std.
+
+    ``probe_options``: keyword options of the evaluation protocol (e.g. ``{"weight_decays":
+    [0.1]}`` for the linear probe), stored in the record as ``probe_options``.
 
     Each seed re-initialises the model, and for link prediction also draws a new edge split.
     Returns the JSON record ``{"model", "dataset", "task", "protocol", "metric", "mean", "std",
@@ -601,7 +605,7 @@ def reproduce(
                                           progress=base.train.progress if progress is None else progress))
         run = train_config(cfg, loaded)
         name, res = evaluate_embeddings(cfg, run.embeddings, loaded, run.split, protocol=protocol, seed=s, device=device,
-                                        model=run.model)
+                                        options=probe_options, model=run.model)
         results.append(res)
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
@@ -609,6 +613,8 @@ def reproduce(
     rec["split"] = split_name(base, loaded, base.task.name, name)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
+    if probe_options:
+        rec["probe_options"] = dict(probe_options)
     return rec
 
 

@@ -58,6 +58,21 @@ def test_reproduce_link_json(capsys):
     assert set(rec["ap"]) == {"mean", "std", "values"} and len(rec["ap"]["values"]) == 2
 
 
+def test_probe_options_reach_the_protocol_and_the_record(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "isoc-vgae", "--dataset", "synthetic", "--out", str(run), *TINY, *SYN]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--protocol", "linear", "--probe", "weight_decays=[0.5]", "--json"]) == 0
+    assert _last_json(capsys)["weight_decay"]["values"] == [0.5]  # the only candidate is the one kept
+    assert main(["evaluate", str(run), "--protocol", "linear", "--probe", "nosuch=1"]) == 2
+    assert "has no option 'nosuch'" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--probe", "weight_decays"]) == 2  # not KEY=VALUE
+    assert main(["reproduce", "isoc-vgae", "--dataset", "synthetic", "--seeds", "1", "--json", *TINY, *SYN,
+                 "--probe", "weight_decays=[0.25]", "--probe", "epochs=20"]) == 0
+    rec = _last_json(capsys)
+    assert rec["probe_options"] == {"weight_decays": [0.25], "epochs": 20} and rec["weight_decay"]["values"] == [0.25]
+
+
 def test_reproduce_graph_on_synthetic(capsys):
     code = main(["reproduce", "gae", "--dataset", "synthetic-graphs", "--seeds", "1", "--json", *TINY,
                  "--set", "data.options={num_graphs: 30, num_nodes: 8}", "--set", "train.batch_size=10"])

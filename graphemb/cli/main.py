@@ -40,6 +40,23 @@ def _require_dataset(args: argparse.Namespace) -> None:
         raise ConfigError("no dataset given: pass --dataset NAME (see `graphemb datasets`) or a --config with data.name")
 
 
+def _probe_options(items: Optional[List[str]]) -> Optional[dict]:
+    """``--probe KEY=VALUE`` items as protocol keyword options (values parsed as YAML)."""
+    import yaml
+
+    from graphemb.config import ConfigError
+
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--probe expects KEY=VALUE (e.g. --probe 'weight_decays=[0.1]'), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def _run_dir(path: str) -> Path:
     """A RUN_DIR argument, checked before any work (a wrong path is a usage error, exit 2)."""
     from graphemb.config import ConfigError
@@ -123,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from graphemb import api
 
     rec = api.evaluate(_run_dir(args.run_dir), task=args.task, protocol=args.protocol, seed=args.seed,
-                       device=args.device, data_root=args.data_root)
+                       device=args.device, data_root=args.data_root, options=_probe_options(args.probe))
     result(args, api.format_record(rec), rec)
     return 0
 
@@ -146,6 +163,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         preset=args.preset, config_file=args.config, overrides=args.overrides, device=args.device,
         data_root=args.data_root, deterministic=args.deterministic,
         progress=False if args.no_progress else None, first_seed=args.first_seed,
+        probe_options=_probe_options(args.probe),
     )
     from graphemb.tracking import log_run
 
@@ -232,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default=None,
                    help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp; "
                         "ogb: the official OGB split and Evaluator (the default on OGB datasets)")
+    p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
+                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: the run's)")
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
@@ -253,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--protocol", default=None,
                    help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp")
+    p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
+                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("info", help="a run's model, dataset, task, config, versions and metrics")

@@ -176,5 +176,17 @@ def protocol_names(task: Optional[str] = None) -> List[str]:
 
 def run_protocol(task: str, name: Optional[str], inputs: EvalInputs, seed: int,
                  device: Any = None) -> ProtocolResult:
-    """Look up and run one protocol for one seed."""
-    return get_protocol(task, name)(inputs, int(seed), device)
+    """Look up and run one protocol for one seed. An option the protocol does not take is a
+    ``ConfigError`` that names it (not a bare ``TypeError`` from deep inside)."""
+    fn = get_protocol(task, name)
+    try:
+        return fn(inputs, int(seed), device)
+    except TypeError as e:
+        bad = [k for k in dict(inputs.options) if f"unexpected keyword argument '{k}'" in str(e)]
+        if not bad:
+            raise
+        from graphemb.config import ConfigError
+
+        doc = (fn.__doc__ or "").strip().splitlines()
+        raise ConfigError(f"protocol {task}/{name or 'default'} has no option {bad[0]!r}"
+                          + (f"; it is: {doc[0]}" if doc else "")) from None
