@@ -8,7 +8,7 @@ node degrees of the masked graph (EdisonLeeeee/MaskGAE ``model.py``). By default
 is hidden in both directions, so it is never visible input while it is a target; ``hide =
 "directed"`` (the ``paper`` presets) keeps the official bookkeeping, where the edges left unwalked
 are re-symmetrised and a pair walked in one direction stays visible through the other. On Cora
-link prediction that difference alone is worth about 1.5 AUC points (closing note of issue 8).
+link prediction that difference alone is worth about 1.2 AUC points (closing note of issue 8).
 
 Embedding: every encoder layer on the full graph, concatenated and L2-normalised per node
 (the official ``get_embedding(..., l2_normalize=True)``).
