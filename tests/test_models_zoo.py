@@ -156,20 +156,26 @@ def test_maskgae_never_sees_a_target_edge(mask):
         assert masked | visible == _pairs(d.edge_index)
 
 
-def test_maskgae_degree_target_and_embedding():
-    cfg = MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True), mask="edge",
-                        decoder_channels=6, alpha=1.0)
-    model = _make("maskgae", cfg).train()
+def _maskgae_degree_case(**cfg):
+    """A trained-mode MaskGAE pass on a tiny graph: the model, the graph, its output, and the
+    degree loss computed by hand from ``deg`` (filled by the caller from the targets)."""
+    model = _make("maskgae", MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True),
+                                           decoder_channels=6, alpha=1.0, **cfg)).train()
     d = tiny_graph(n=12, f=5)
     out = model(d.x, d.edge_index)
+    pred = model.degree_decoder(out.extras["h"]).view(-1)
+    return model, d, out, lambda deg: float(((pred - deg) ** 2).mean())
+
+
+def test_maskgae_degree_target_and_embedding():
+    model, d, out, expected = _maskgae_degree_case(mask="edge")
     pos = out.extras["masked"]
     deg = torch.zeros(12)
     for u, v in pos.t().tolist():
         deg[u] += 1
         deg[v] += 1
-    pred = model.degree_decoder(out.extras["h"]).view(-1)
     loss = model.loss(out, d.x, d.edge_index)
-    assert loss.parts["degree"] == pytest.approx(float(((pred - deg) ** 2).mean()), rel=1e-5)
+    assert loss.parts["degree"] == pytest.approx(expected(deg), rel=1e-5)
     z = model.embed(d.x, d.edge_index)
     assert z.shape == (12, 8 + 4)  # every layer concatenated
     assert torch.allclose(z.norm(dim=1), torch.ones(12), atol=1e-5)
@@ -178,18 +184,12 @@ def test_maskgae_degree_target_and_embedding():
 def test_maskgae_directed_hiding_degree_target_is_in_degree():
     """``hide="directed"`` (the official bookkeeping): positives are directed walked edges and the
     degree target is their targets' in-degree (``degree(masked_edges[1])`` in the official code)."""
-    cfg = MaskGAEConfig(encoder=EncoderConfig(hidden_channels=8, out_channels=4, act_last=True), hide="directed",
-                        decoder_channels=6, alpha=1.0)
-    model = _make("maskgae", cfg).train()
-    d = tiny_graph(n=12, f=5)
-    out = model(d.x, d.edge_index)
+    model, d, out, expected = _maskgae_degree_case(hide="directed")
     pos = out.extras["masked"]
     deg = torch.zeros(12)
     for v in pos[1].tolist():
         deg[v] += 1
-    pred = model.degree_decoder(out.extras["h"]).view(-1)
-    assert model.loss(out, d.x, d.edge_index).parts["degree"] == pytest.approx(float(((pred - deg) ** 2).mean()),
-                                                                            rel=1e-5)
+    assert model.loss(out, d.x, d.edge_index).parts["degree"] == pytest.approx(expected(deg), rel=1e-5)
     assert _pairs(out.extras["visible"]) | _pairs(pos) == _pairs(d.edge_index)
 
 

@@ -33,6 +33,12 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
                    help="also log config, per-epoch losses and final metrics (skipped when not installed)")
 
 
+def _add_probe_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
+                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
+
+
 def _require_dataset(args: argparse.Namespace) -> None:
     from graphemb.config import ConfigError
 
@@ -250,9 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default=None,
                    help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp; "
                         "ogb: the official OGB split and Evaluator (the default on OGB datasets)")
-    p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
-                   help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
-                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
+    _add_probe_arg(p)
     p.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: the run's)")
     p.add_argument("--data-root", default=None, help="dataset root (else GRAPHEMB_DATA, then the cache)")
@@ -274,9 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--protocol", default=None,
                    help="node: linear|mlp; link: dot|mlp|decoder (the model's own edge decoder); graph: svm|mlp")
-    p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
-                   help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
-                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
+    _add_probe_arg(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("info", help="a run's model, dataset, task, config, versions and metrics")
