@@ -120,6 +120,34 @@ def test_gat_uniform_init_and_attention_dropout():
         GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, heads=2, gat_attention_dropout=1.0))
 
 
+def test_gat_init_dgl():
+    """gat_init="dgl": Xavier-normal weights and attention vectors with gain sqrt(2) (std
+    sqrt(2) * sqrt(2 / (fan_in + fan_out)); PyG's Glorot-uniform has std sqrt(2 / (fan_in +
+    fan_out))), zero bias, also after reset_parameters; it composes with gat_uniform_init."""
+    def stds(enc):
+        c = enc.convs[0]
+        return c.lin.weight.std().item(), c.att_src.std().item()
+
+    # lin weight [H*F, in] = [1024, 1000]; att_src [1, H, F] = [1, 4, 256]: fans H*F and F
+    w_glorot, a_dgl = (2 / (1000 + 1024)) ** 0.5, 2 ** 0.5 * (2 / (1024 + 256)) ** 0.5
+    cfg = dict(conv="gat", hidden_channels=1024, num_layers=1, heads=4)
+    torch.manual_seed(0)
+    pyg = GNNEncoder(1000, EncoderConfig(**cfg))
+    assert stds(pyg)[0] == pytest.approx(w_glorot, rel=0.02)
+    torch.manual_seed(0)
+    dgl = GNNEncoder(1000, EncoderConfig(**cfg, gat_init="dgl"))
+    for _ in range(2):
+        w, a = stds(dgl)
+        assert w == pytest.approx(2 ** 0.5 * w_glorot, rel=0.02) and a == pytest.approx(a_dgl, rel=0.1)
+        assert dgl.convs[0].lin.weight.mean().abs() < 1e-3 and not dgl.convs[0].bias.any()
+        dgl.convs[0].lin.weight.data.zero_()
+        dgl.reset_parameters()
+    both = GNNEncoder(1000, EncoderConfig(**cfg, gat_init="dgl", gat_uniform_init=True))
+    assert not both.convs[0].att_src.any() and stds(both)[0] == pytest.approx(2 ** 0.5 * w_glorot, rel=0.02)
+    with pytest.raises(ValueError, match="gat_init"):
+        GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, heads=2, gat_init="glorot"))
+
+
 def test_mlp():
     torch.manual_seed(0)
     lin = MLP(3, 99, 2, num_layers=1)

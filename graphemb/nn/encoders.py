@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from graphemb.nn.graph_ops import GraphOps, SparseOperator
 
 CONVS = ("gcn", "gin", "sage", "gat")
+GAT_INITS = ("pyg", "dgl")
 
 
 @dataclass
@@ -59,6 +60,11 @@ class EncoderConfig:
             ``experiments/mag/RESULTS.md``). Re-applied by :meth:`GNNEncoder.reset_parameters`.
         gat_attention_dropout: ``"gat"`` only: dropout on the attention coefficients
             (GATConv ``dropout``; default ``0.0``).
+        gat_init: ``"gat"`` only: ``"pyg"`` (default, PyG's GATConv: Glorot-uniform weights
+            and attention vectors) or ``"dgl"`` (DGL's GATConv, which THUDM/GraphMAE and
+            GraphMAE2 copy: Xavier-normal with the ReLU gain ``sqrt(2)`` on the weights and
+            attention vectors, zero bias). Applied before ``gat_uniform_init``; re-applied by
+            :meth:`GNNEncoder.reset_parameters`.
         dropout_position: ``"after"`` (default): dropout after each post-processed layer's
             activation; ``"before"``: dropout on every layer's *input* (``x`` included, the last
             layer's output never), as GraphMAE's ``feat_drop`` and MaskGAE's encoder do.
@@ -82,6 +88,7 @@ class EncoderConfig:
     pair_norm_per_graph: bool = True
     gat_uniform_init: bool = False
     gat_attention_dropout: float = field(default=0.0, metadata=check(ge=0, lt=1))
+    gat_init: str = field(default="pyg", metadata=check(choices=GAT_INITS))
     dropout_position: str = field(default="after", metadata=check(choices=("after", "before")))
 
     def validate(self) -> None:
@@ -99,6 +106,8 @@ class EncoderConfig:
             raise ValueError(f"encoder dropout_position must be 'after' or 'before', got {self.dropout_position!r}")
         if not 0.0 <= self.gat_attention_dropout < 1.0:
             raise ValueError(f"encoder gat_attention_dropout must be in [0, 1), got {self.gat_attention_dropout}")
+        if self.gat_init not in GAT_INITS:
+            raise ValueError(f"unknown encoder gat_init {self.gat_init!r}; choose one of {GAT_INITS}")
         if self.conv == "gat":
             for w in {self.hidden_channels, self.out_channels or self.hidden_channels}:
                 if w % self.heads:
@@ -127,7 +136,7 @@ def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Mo
         return SAGEConv(in_channels, out_channels, aggr=cfg.sage_aggr, bias=cfg.bias)
     conv = GATConv(in_channels, out_channels // cfg.heads, heads=cfg.heads, concat=True, bias=cfg.bias,
                    dropout=cfg.gat_attention_dropout)
-    _init_attention(cfg, conv)
+    _init_gat(cfg, conv)
     return conv
 
 
@@ -148,12 +157,23 @@ def gcn_with_ops(conv: GCNConv, h: Tensor, gcn: "SparseOperator", features: Opti
     return out if conv.bias is None else out + conv.bias
 
 
-def _init_attention(cfg: EncoderConfig, conv: nn.Module) -> None:
-    """Zero a GATConv's attention vectors when ``cfg.gat_uniform_init`` (uniform attention)."""
-    if cfg.conv != "gat" or not cfg.gat_uniform_init:
+def _init_gat(cfg: EncoderConfig, conv: nn.Module) -> None:
+    """Re-initialise a GATConv as ``cfg.gat_init`` says (``"pyg"``: keep PyG's init), then zero
+    its attention vectors when ``cfg.gat_uniform_init`` (uniform attention)."""
+    if cfg.conv != "gat":
         return
-    for name in ("att_src", "att_dst"):
-        nn.init.zeros_(getattr(conv, name))
+    if cfg.gat_init == "dgl":  # dgl.nn.GATConv.reset_parameters
+        gain = nn.init.calculate_gain("relu")
+        for lin in (getattr(conv, n, None) for n in ("lin", "lin_src", "lin_dst")):
+            if lin is not None:
+                nn.init.xavier_normal_(lin.weight, gain=gain)
+        for name in ("att_src", "att_dst"):
+            nn.init.xavier_normal_(getattr(conv, name), gain=gain)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+    if cfg.gat_uniform_init:
+        for name in ("att_src", "att_dst"):
+            nn.init.zeros_(getattr(conv, name))
 
 
 class GNNEncoder(nn.Module):
@@ -212,7 +232,7 @@ class GNNEncoder(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
         for conv in self.convs:
-            _init_attention(self.cfg, conv)
+            _init_gat(self.cfg, conv)
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
                 ops: Optional["GraphOps"] = None) -> List[Tensor]:
