@@ -399,8 +399,10 @@ def node_masks(config: RunConfig, dataset, seed: int) -> Tuple[Tensor, Tensor, T
     return masks[0], masks[1], masks[2]
 
 
-def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = None) -> str:
-    """Which data split a record's numbers come from (stored in every JSON record)."""
+def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = None,
+               options: Optional[Mapping[str, Any]] = None) -> str:
+    """Which data split a record's numbers come from (stored in every JSON record);
+    ``options``: the protocol options (``--probe``), e.g. the SVM's ``fold_seed``."""
     if task == "node":
         return node_split_name(config, dataset)
     if task == "graph" and (protocol or config.task.protocol) == "mlp":
@@ -408,6 +410,8 @@ def split_name(config: RunConfig, dataset, task: str, protocol: Optional[str] = 
     if task == "link":
         t = config.task
         return f"edges {1 - t.link_val_ratio - t.link_test_ratio:.2f}/{t.link_val_ratio:.2f}/{t.link_test_ratio:.2f} per seed"
+    if (options or {}).get("fold_seed") is not None:
+        return f"stratified folds drawn with seed {int(options['fold_seed'])} for every run"
     return "dataset 10 folds" if getattr(dataset, "folds", None) else "stratified folds per seed"
 
 
@@ -555,7 +559,7 @@ def evaluate(
         rec = record_from_results(config.model_name, config.data.name, task or config.task.name, name, [result],
                                   time.perf_counter() - start)
         _name_official_protocol(rec, dataset, name)
-        rec["split"] = split_name(config, dataset, task or config.task.name, name)
+        rec["split"] = split_name(config, dataset, task or config.task.name, name, options)
         if run_dir is not None:
             def add_record(metrics: Dict[str, Any]) -> None:
                 metrics.setdefault("evaluation", {})[f"{rec['task']}/{name}"] = rec
@@ -610,7 +614,7 @@ def reproduce(
         epoch_secs.append(run.train_result.seconds_per_epoch)
     rec = record_from_results(model, loaded.name, base.task.name, name, results, time.perf_counter() - start)
     _name_official_protocol(rec, loaded, name)
-    rec["split"] = split_name(base, loaded, base.task.name, name)
+    rec["split"] = split_name(base, loaded, base.task.name, name, probe_options)
     rec["preset"] = base.preset
     rec["train_seconds_per_epoch"] = float(np.mean(epoch_secs))
     if probe_options:

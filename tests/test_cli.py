@@ -78,7 +78,14 @@ def test_reproduce_graph_on_synthetic(capsys):
                  "--set", "data.options={num_graphs: 30, num_nodes: 8}", "--set", "train.batch_size=10"])
     assert code == 0
     rec = _last_json(capsys)
-    assert rec["task"] == "graph" and rec["protocol"] == "svm"
+    assert rec["task"] == "graph" and rec["protocol"] == "svm" and rec["split"] == "stratified folds per seed"
+    # GraphMAE's evaluation: the same stratified folds (random_state=0) for every run, named in the record
+    assert main(["reproduce", "gae", "--dataset", "synthetic-graphs", "--seeds", "1", "--json", *TINY,
+                 "--set", "data.options={num_graphs: 30, num_nodes: 8}", "--set", "train.batch_size=10",
+                 "--probe", "fold_seed=0", "--probe", "Cs=[1.0]", "--probe", "n_splits=3"]) == 0
+    rec = _last_json(capsys)
+    assert rec["split"] == "stratified folds drawn with seed 0 for every run"
+    assert rec["probe_options"] == {"fold_seed": 0, "Cs": [1.0], "n_splits": 3}
 
 
 def test_cora_from_shared_datasets(graphs_root, cache_dir, tmp_path, capsys):

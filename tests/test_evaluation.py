@@ -259,6 +259,12 @@ def test_svm_protocol_separable_random_and_folds():
            svm_protocol(noise, y_rand, seed=3, Cs=(1.0,), inner_cv=2).value
     with pytest.raises(ValueError, match="overlap"):
         svm_protocol(noise, y_rand, folds=[(np.arange(60), np.arange(50, 100))])
+    # fold_seed (GraphMAE: random_state=0 for every run) draws the folds, also over given folds
+    at3 = svm_protocol(noise, y_rand, seed=3, Cs=(1.0,), inner_cv=2).value
+    assert svm_protocol(noise, y_rand, seed=0, Cs=(1.0,), inner_cv=2).value != at3
+    assert svm_protocol(noise, y_rand, seed=0, fold_seed=3, Cs=(1.0,), inner_cv=2).value == at3
+    other = list(StratifiedKFold(10, shuffle=True, random_state=0).split(noise.numpy(), y_rand.numpy()))
+    assert svm_protocol(noise, y_rand, seed=0, folds=other, fold_seed=3, Cs=(1.0,), inner_cv=2).value == at3
 
 
 def test_official_graph_split_and_mlp():

@@ -36,7 +36,8 @@ def _add_common_train_args(p: argparse.ArgumentParser) -> None:
 def _add_probe_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe", action="append", default=None, metavar="KEY=VALUE",
                    help="an option of the evaluation protocol, repeatable (node/linear: lr, weight_decays, epochs, "
-                        "standardize; e.g. --probe 'weight_decays=[0.1]'); recorded in the result")
+                        "standardize; graph/svm: Cs, inner_cv, standardize, fold_seed; e.g. --probe "
+                        "'weight_decays=[0.1]'); recorded in the result")
 
 
 def _require_dataset(args: argparse.Namespace) -> None:

@@ -62,6 +62,7 @@ def svm_protocol(
     kernel: str = "rbf",
     standardize: bool = False,
     n_jobs: Optional[int] = None,
+    fold_seed: Optional[int] = None,
 ) -> ProtocolResult:
     """SVM accuracy under 10-fold cross-validation (:func:`cv_splits`) with inner-CV choice of ``C``.
 
@@ -76,11 +77,14 @@ def svm_protocol(
         kernel: SVC kernel (InfoGraph/GraphMAE: the default ``"rbf"``).
         standardize: z-score features inside every training fold first.
         n_jobs: parallel grid-search jobs (default 1).
+        fold_seed: when set, the outer folds are drawn stratified with this seed instead of
+            ``seed``, also where ``folds`` are given (GraphMAE's evaluation draws them with
+            ``random_state=0`` for every run); ``SVC`` keeps ``seed``. Default ``None``.
     Returns:
         ``ProtocolResult("accuracy", mean_fold_acc, {"fold_std", "num_folds", "num_untested"})``.
     """
     x, yy = _numpy_xy(graph_emb, y)
-    splits = cv_splits(yy, seed, folds, n_splits)
+    splits = cv_splits(yy, seed, folds, n_splits) if fold_seed is None else cv_splits(yy, int(fold_seed), None, n_splits)
     untested = np.setdiff1d(np.arange(len(yy)), np.concatenate([te for _, te in splits]))
     svc = SVC(kernel=kernel, random_state=int(seed))
     est, grid = (make_pipeline(StandardScaler(), svc), {"svc__C": list(Cs)}) if standardize \
