@@ -120,6 +120,25 @@ def test_gat_uniform_init_and_attention_dropout():
         GNNEncoder(6, EncoderConfig(conv="gat", hidden_channels=8, heads=2, gat_attention_dropout=1.0))
 
 
+def test_gin_eps_one_is_a_self_loop():
+    """gin_eps=1: (2 x_i + sum_j x_j), i.e. GIN with eps 0 on the graph plus self loops (what
+    GraphMAE's loader feeds its GIN); eps survives reset_parameters and stays fixed."""
+    from torch_geometric.utils import add_self_loops
+
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    cfg = dict(conv="gin", hidden_channels=5, num_layers=2, norm=None)
+    torch.manual_seed(0)
+    one = GNNEncoder(4, EncoderConfig(**cfg, gin_eps=1.0)).eval()
+    torch.manual_seed(0)
+    zero = GNNEncoder(4, EncoderConfig(**cfg)).eval()
+    looped = add_self_loops(ei, num_nodes=3)[0]
+    assert torch.allclose(one(x, ei)[-1], zero(x, looped)[-1], atol=1e-6)
+    assert not torch.allclose(one(x, ei)[-1], zero(x, ei)[-1], atol=1e-3)
+    one.reset_parameters()
+    assert all(float(c.eps) == 1.0 and not c.eps.requires_grad for c in one.convs)
+
+
 def test_gat_init_dgl():
     """gat_init="dgl": Xavier-normal weights and attention vectors with gain sqrt(2) (std
     sqrt(2) * sqrt(2 / (fan_in + fan_out)); PyG's Glorot-uniform has std sqrt(2 / (fan_in +

@@ -59,7 +59,7 @@ def _decoder(encoder: GNNEncoder, conv: str, out_channels: int, heads: int) -> G
     e = encoder.cfg
     cfg = EncoderConfig(conv=conv, hidden_channels=out_channels, num_layers=1, heads=heads, act=e.act,
                         dropout=e.dropout, dropout_position="before", gin_mlp_layers=2,
-                        gat_attention_dropout=e.gat_attention_dropout, gat_init=e.gat_init)
+                        gat_attention_dropout=e.gat_attention_dropout, gat_init=e.gat_init, gin_eps=e.gin_eps)
     return GNNEncoder(encoder.out_channels, cfg)
 
 

@@ -45,6 +45,9 @@ class EncoderConfig:
         bias: bias in the convolutions (default ``True``; the official IsoC-VGAE GCN has none).
         gin_mlp_layers: linear layers in each GIN MLP (default ``2``; official IsoC-VGAE: ``3``).
         gin_train_eps: learn GIN's ``eps`` (default ``False``).
+        gin_eps: GIN's (initial) ``eps`` in ``(1 + eps) x_i + sum_j x_j`` (default ``0.0``).
+            ``1.0`` is a sum over neighbours *and* a self loop: what THUDM/GraphMAE's GIN computes
+            on graphs to which its loader adds self loops (``add_self_loop``).
         sage_aggr: GraphSAGE aggregation (default ``"mean"``).
         pair_norm_scale: PairNorm scale ``s`` (default ``1.0``).
         pair_norm_mode: PairNorm mode ``"pn"`` (default, PyG), ``"pn-si"`` or ``"pn-scs"`` (the
@@ -82,6 +85,7 @@ class EncoderConfig:
     bias: bool = True
     gin_mlp_layers: int = field(default=2, metadata=check(ge=1))
     gin_train_eps: bool = False
+    gin_eps: float = 0.0
     sage_aggr: str = "mean"
     pair_norm_scale: float = field(default=1.0, metadata=check(gt=0))
     pair_norm_mode: str = "pn"
@@ -131,7 +135,7 @@ def _make_conv(cfg: EncoderConfig, in_channels: int, out_channels: int) -> nn.Mo
     if cfg.conv == "gin":
         mlp = MLP(in_channels, out_channels, out_channels, num_layers=cfg.gin_mlp_layers,
                   act=cfg.act, norm="batch", bias_last=cfg.bias)
-        return GINConv(mlp, train_eps=cfg.gin_train_eps)
+        return GINConv(mlp, eps=float(cfg.gin_eps), train_eps=cfg.gin_train_eps)
     if cfg.conv == "sage":
         return SAGEConv(in_channels, out_channels, aggr=cfg.sage_aggr, bias=cfg.bias)
     conv = GATConv(in_channels, out_channels // cfg.heads, heads=cfg.heads, concat=True, bias=cfg.bias,
