@@ -501,8 +501,9 @@ def summary_tables(stored, refs) -> list:
     for task, protocol, datasets, head in SUMMARY:
         level = "graph" if task == "graph" else "node"
         models = [(m, p) for m, p in SUMMARY_MODELS
-                  if any(k[:2] == (m, p) and k[3] == task for k in found) or
-                  ((m, p, level) in PRESETS and m not in OUR_MODELS and p == "paper")]
+                  if protocol in row_protocols(m, task) and  # e.g. `decoder`: only models with one
+                  (any(k[:2] == (m, p) and k[3] == task for k in found) or
+                   ((m, p, level) in PRESETS and m not in OUR_MODELS and p == "paper"))]
         out += [f"### {head}", "", "| model | preset | " + " | ".join(datasets) + " |",
                 "|---|---|" + "---|" * len(datasets)]
         best_ours, best_ref = {}, {}

@@ -404,6 +404,12 @@ def test_summary_tables_pivot_the_records_with_references_and_best_lines():
     # link: AUC / AP cells; the decoder reference beside the decoder cell only
     assert "| maskgae | paper | 90.00 ± 0.00 / 95.00 ± 0.00 (1) | — |" in lines
     assert "| maskgae | paper | 96.00 ± 0.00 / 97.00 ± 0.00 (1) [96.45] | — |" in lines
+    # the decoder table lists only models that have their own edge decoder (no everlasting `—`)
+    head = lines.index("### Link prediction, the model's own edge decoder (AUC / AP)")
+    body = lines[head + 4:lines.index("", head + 2)]
+    assert [line.split(" | ")[0] for line in body] == ["| maskgae", "| best of graphemb", "| best published"]
+    dot = lines.index("### Link prediction, inner-product scores (AUC / AP)")
+    assert any(line.startswith("| dgi | paper |") for line in lines[dot:head])  # dot scores: every model
 
 
 def test_tuner_resume_reuses_only_records_of_the_same_seeds_device_and_targets(tmp_path, monkeypatch):
