@@ -84,7 +84,8 @@ def svm_protocol(
         ``ProtocolResult("accuracy", mean_fold_acc, {"fold_std", "num_folds", "num_untested"})``.
     """
     x, yy = _numpy_xy(graph_emb, y)
-    splits = cv_splits(yy, seed, folds, n_splits) if fold_seed is None else cv_splits(yy, int(fold_seed), None, n_splits)
+    splits = cv_splits(yy, seed, folds, n_splits) if fold_seed is None else \
+        cv_splits(yy, int(fold_seed), None, n_splits)
     untested = np.setdiff1d(np.arange(len(yy)), np.concatenate([te for _, te in splits]))
     svc = SVC(kernel=kernel, random_state=int(seed))
     est, grid = (make_pipeline(StandardScaler(), svc), {"svc__C": list(Cs)}) if standardize \
